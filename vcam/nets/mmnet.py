@@ -160,8 +160,12 @@ class MMNet(nn.Module):
         self.dec4 = DecoderBlock(d(40), d(16), 2)
         self.final = nn.Conv2d(d(16), 2, 1)
         self.aux = nn.Conv2d(enc9, 2, 1)
-        self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False
+        )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         x = self.init_block((image - self.mean) / self.std)
