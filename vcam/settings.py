@@ -1,0 +1,266 @@
+"""One typed, validated ``Settings`` object shared by the command line, the panel and files.
+
+Settings are immutable: change them with ``settings.replace(field=value)``, which validates
+again. They are saved as JSON in the user's config folder (``$VCAM_CONFIG_DIR`` overrides it),
+written atomically; a corrupt file is moved aside with a warning, never silently overwritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vcam.errors import SettingsError
+
+log = logging.getLogger(__name__)
+
+SOURCE_KINDS = ("camera", "video", "image", "sample")
+BACKGROUND_KINDS = ("blur", "image", "video", "colour", "green", "passthrough")
+OUTPUT_KINDS = ("virtual", "file", "png", "none")
+PROVIDERS = ("cpu", "auto", "cuda", "directml", "coreml")
+SETTINGS_FILE = "settings.json"
+
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_FOURCC = re.compile(r"^[0-9A-Za-z ]{4}$")
+
+
+def _range(lo: float, hi: float) -> dict[str, Any]:
+    return {"range": (lo, hi)}
+
+
+def _choices(options: tuple[str, ...]) -> dict[str, Any]:
+    return {"choices": options}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything vcam can be told. Each field is checked on construction (``SettingsError``
+    names the field)."""
+
+    # Source: where frames come from.
+    source: str = field(default="camera", metadata=_choices(SOURCE_KINDS))
+    camera: str = "0"  # camera index ("0") or device path ("/dev/video2")
+    input_path: str = ""  # the video or image file when source is "video" or "image"
+    loop: bool = True  # loop a video file source
+    width: int = field(default=1280, metadata=_range(16, 7680))
+    height: int = field(default=720, metadata=_range(16, 4320))
+    fps: float = field(default=30.0, metadata=_range(1, 240))
+    fourcc: str = "MJPG"  # camera pixel format; "" lets the driver choose
+    mirror: bool = False
+
+    # Matting: the model and how it runs.
+    model: str = "fast"  # "fast", "quality" or a path to an MMNet .onnx file
+    threads: int = field(default=0, metadata=_range(0, 64))  # 0: onnxruntime's default
+    provider: str = field(default="cpu", metadata=_choices(PROVIDERS))
+    infer_every: int = field(default=1, metadata=_range(1, 30))  # at most every Nth frame
+    skip_static: bool = True  # reuse the alpha while the picture barely changes
+
+    # Edges: how the low-resolution alpha becomes the frame's matte.
+    threshold: float = field(default=0.5, metadata=_range(0.0, 1.0))
+    feather: float = field(default=2.0, metadata=_range(0.0, 50.0))
+    smoothing: float = field(default=0.3, metadata=_range(0.0, 0.95))
+    guided: bool = True
+
+    # Background: what replaces the person's surroundings.
+    background: str = field(default="blur", metadata=_choices(BACKGROUND_KINDS))
+    blur_strength: int = field(default=25, metadata=_range(1, 101))
+    background_path: str = ""  # image or video file for "image" / "video"
+    colour: str = "#2e3440"  # "#rrggbb" for the "colour" background
+
+    # Output: where the result goes.
+    output: str = field(default="virtual", metadata=_choices(OUTPUT_KINDS))
+    output_path: str = ""  # video file ("file") or folder ("png")
+    virtual_device: str = ""  # "" picks any virtual camera device
+    virtual_backend: str = ""  # pyvirtualcam backend name; "" tries them all
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            value = _check_field(spec, getattr(self, spec.name))
+            object.__setattr__(self, spec.name, value)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (validated; unknown names raise SettingsError)."""
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise SettingsError(f"unknown setting {unknown[0]!r}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], strict: bool = True) -> Settings:
+        """Settings from ``data``. Unknown keys are ignored with a warning. An invalid value
+        raises SettingsError when ``strict``, else is replaced by its default with a warning."""
+        if not isinstance(data, dict):
+            raise SettingsError("settings must be a JSON object of name: value pairs")
+        known = set(field_names())
+        for key in sorted(set(data) - known):
+            log.warning("ignoring unknown setting %r", key)
+        values = {key: value for key, value in data.items() if key in known}
+        if strict:
+            return cls(**values)
+        kept = {}
+        for spec in dataclasses.fields(cls):
+            if spec.name not in values:
+                continue
+            try:
+                kept[spec.name] = _check_field(spec, values[spec.name])
+            except SettingsError as error:
+                log.warning("%s; using the default %r", error, spec.default)
+        return cls(**kept)
+
+    @property
+    def colour_bgr(self) -> tuple[int, int, int]:
+        """``colour`` as a (blue, green, red) tuple for OpenCV."""
+        return parse_colour(self.colour)
+
+
+def field_names() -> tuple[str, ...]:
+    """The names of all settings, in declaration order."""
+    return tuple(spec.name for spec in dataclasses.fields(Settings))
+
+
+def parse_colour(text: str) -> tuple[int, int, int]:
+    """``"#rrggbb"`` as a (blue, green, red) tuple."""
+    if not isinstance(text, str) or not _HEX_COLOUR.match(text):
+        raise SettingsError(f"colour: {text!r} is not a colour like '#00b140'")
+    red, green, blue = (int(text[i : i + 2], 16) for i in (1, 3, 5))
+    return blue, green, red
+
+
+def _check_field(spec: dataclasses.Field, value: Any) -> Any:
+    """``value`` checked against the field's type and limits (normalised), or SettingsError."""
+    name, kind = spec.name, spec.type
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise SettingsError(f"{name}: expected true or false, got {value!r}")
+    elif kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingsError(f"{name}: expected a number, got {value!r}")
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise SettingsError(f"{name}: expected a whole number, got {value!r}")
+            value = int(value)
+        else:
+            value = float(value)
+            if value != value:  # NaN
+                raise SettingsError(f"{name}: expected a number, got NaN")
+        lo, hi = spec.metadata.get("range", (None, None))
+        if lo is not None and not lo <= value <= hi:
+            raise SettingsError(f"{name}: {value!r} is out of range {lo}..{hi}")
+    elif kind == "str":
+        if name == "camera" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise SettingsError(f"{name}: expected text, got {value!r}")
+        choices = spec.metadata.get("choices")
+        if choices is not None:
+            value = value.strip().lower()
+            if value not in choices:
+                raise SettingsError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+        if name == "colour":
+            parse_colour(value)
+        if name == "fourcc" and value and not _FOURCC.match(value):
+            raise SettingsError(f"{name}: {value!r} must be four letters or digits, like MJPG")
+        if name == "camera" and not value.strip():
+            raise SettingsError("camera: give a camera index like 0 or a device path")
+    return value
+
+
+def config_dir() -> Path:
+    """The folder of vcam's settings: $VCAM_CONFIG_DIR, else the platform's config folder."""
+    override = os.environ.get("VCAM_CONFIG_DIR")
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+        return Path(base) / "vcam"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "vcam"
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "vcam"
+
+
+def settings_path() -> Path:
+    """The default settings file."""
+    return config_dir() / SETTINGS_FILE
+
+
+def load_settings(path: str | Path | None = None, strict: bool = False) -> Settings:
+    """Settings from ``path`` (default: the user's settings file).
+
+    Lenient (the default): a missing file gives the defaults; a corrupt file is moved aside
+    as ``<name>.corrupt-<timestamp>`` with a warning; invalid values fall back to their
+    defaults with a warning. Strict (a file the user named): any problem is a SettingsError.
+    """
+    path = Path(path).expanduser() if path is not None else settings_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if strict:
+            raise SettingsError(f"settings file {path} does not exist") from None
+        return Settings()
+    except OSError as error:
+        raise SettingsError(f"cannot read settings file {path}: {error.strerror}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as error:  # includes UnicodeDecodeError and JSONDecodeError
+        if strict:
+            raise SettingsError(f"settings file {path} is not valid JSON: {error}") from None
+        aside = _move_aside(path)
+        log.warning("settings file %s was corrupt; moved it to %s and used defaults", path, aside)
+        return Settings()
+    try:
+        return Settings.from_dict(data, strict=strict)
+    except SettingsError as error:
+        raise SettingsError(f"settings file {path}: {error}") from None
+
+
+def save_settings(settings: Settings, path: str | Path | None = None) -> Path:
+    """Write ``settings`` as JSON atomically (temporary file, then ``os.replace``)."""
+    path = Path(path).expanduser() if path is not None else settings_path()
+    temp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, prefix=path.name + ".", delete=False
+        ) as handle:
+            temp_name = handle.name
+            json.dump(settings.to_dict(), handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except OSError as error:
+        if temp_name is not None:
+            Path(temp_name).unlink(missing_ok=True)
+        raise SettingsError(f"cannot save settings to {path}: {error.strerror}") from None
+    return path
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a corrupt settings file so the next save cannot overwrite it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+        counter += 1
+    try:
+        os.replace(path, aside)
+    except OSError as error:
+        raise SettingsError(f"settings file {path} is corrupt; cannot move it: {error}") from None
+    return aside
