@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -18,3 +20,38 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     folder = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("VCAM_CONFIG_DIR", str(folder))
     return folder
+
+
+def synthetic_frame(index: int, width: int = 192, height: int = 108) -> np.ndarray:
+    """A test picture: a red "person" box on a blue background; the top-left 16x16 block's grey
+    level (``index * 10 % 250``) tells which frame it is."""
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[:] = (200, 60, 20)
+    shift = (index % 5) * 2
+    frame[height // 4 :, width // 3 + shift : 2 * width // 3 + shift] = (20, 20, 220)
+    frame[:16, :16] = index * 10 % 250
+    return frame
+
+
+def frame_marker(image: np.ndarray) -> int:
+    """The frame index a ``synthetic_frame`` carries (modulo 25)."""
+    return int(round(float(image[4:12, 4:12].mean()) / 10)) % 25
+
+
+def write_video(
+    path: Path, frames: int = 12, size: tuple[int, int] = (192, 108), fps: float = 10.0
+) -> Path:
+    """Write ``frames`` synthetic frames as MJPG (.avi) or mp4v (.mp4)."""
+    fourcc = "mp4v" if path.suffix == ".mp4" else "MJPG"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
+    assert writer.isOpened(), f"cannot write {path}"
+    for index in range(frames):
+        writer.write(synthetic_frame(index, *size))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def sample_video(tmp_path: Path) -> Path:
+    """A 12-frame 192x108 MJPG clip at 10 fps, written for this test."""
+    return write_video(tmp_path / "clip.avi")

@@ -27,3 +27,7 @@ class VirtualCameraError(VcamError):
 
 class OutputError(VcamError):
     """A file output cannot be written."""
+
+
+class InputError(VcamError):
+    """An input image or video file cannot be read."""
