@@ -55,3 +55,59 @@ def write_video(
 def sample_video(tmp_path: Path) -> Path:
     """A 12-frame 192x108 MJPG clip at 10 fps, written for this test."""
     return write_video(tmp_path / "clip.avi")
+
+
+def make_onnx(
+    path: Path,
+    height: int = 64,
+    width: int = 96,
+    in_channels: int = 3,
+    out_channels: int = 1,
+    dynamic: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """A tiny real ONNX "matting" model whose alpha is known: the input's first (red) channel.
+
+    ``in_channels``/``out_channels``/``dynamic`` make models that break the contract on purpose.
+    """
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    h, w = ("height", "width") if dynamic else (height, width)
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", in_channels, h, w])
+    alpha = helper.make_tensor_value_info("alpha", TensorProto.FLOAT, ["batch", out_channels, h, w])
+    inits = [
+        helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("ends", TensorProto.INT64, [1], [out_channels]),
+        helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+    ]
+    node = helper.make_node("Slice", ["image", "starts", "ends", "axes"], ["alpha"])
+    graph = helper.make_graph([node], "red_alpha", [image], [alpha], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def red_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 64x96 ONNX model whose alpha is the input's red channel (a known, frame-dependent alpha:
+    the red box of ``synthetic_frame`` is the "person")."""
+    return make_onnx(tmp_path_factory.mktemp("models") / "red.onnx")
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped fast model when present, else an untrained MMNet(0.5) exported at 144x256."""
+    shipped = REPO / "models" / "mmnet-fast.onnx"
+    if shipped.is_file():
+        return shipped
+    pytest.importorskip("torch")
+    from vcam.nets.mmnet import MMNet
+    from vcam.training.export import export_onnx
+
+    return export_onnx(MMNet(0.5), tmp_path_factory.mktemp("mmnet") / "untrained.onnx", 144, 256)

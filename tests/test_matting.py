@@ -1,0 +1,128 @@
+"""Matter: real onnxruntime sessions on real ONNX files; every bad file is a ModelError."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import make_onnx, synthetic_frame
+
+from vcam.errors import ModelError, SettingsError
+from vcam.fitting import placement
+from vcam.matting import Matter, choose_providers, model_dirs, resolve_model
+
+
+def test_untrained_mmnet_runs_at_its_own_input_size(model_path):
+    matter = Matter(model_path, threads=1)
+    assert matter.input_size == (144, 256) or model_path.name == "mmnet-fast.onnx"
+    assert matter.providers == ["CPUExecutionProvider"]
+    frame = synthetic_frame(0, 1280, 720)
+    alpha = matter.predict(frame)
+    where = placement((720, 1280), matter.input_size)
+    assert alpha.shape == (where.height, where.width)
+    assert alpha.dtype == np.float32
+    assert 0.0 <= alpha.min() and alpha.max() <= 1.0
+
+
+def test_known_alpha_comes_back_cropped_without_squashing(red_model):
+    matter = Matter(red_model)
+    assert matter.input_size == (64, 96)
+    frame = np.zeros((300, 200, 3), np.uint8)  # portrait frame in a landscape model: pillarbox
+    frame[:, 100:] = (0, 0, 255)  # right half red: alpha 1 there
+    alpha = matter.predict(frame)
+    where = placement((300, 200), (64, 96))
+    assert alpha.shape == (where.height, where.width) == (64, 43)
+    assert alpha[:, :19].max() < 0.05 and alpha[:, 24:].min() > 0.95
+    full = matter.matte(frame)
+    assert full.shape == (300, 200)
+    assert full[:, :90].max() < 0.05 and full[:, 110:].min() > 0.95
+
+
+def test_grey_frames_and_colour_order(red_model, tmp_path):
+    frame = np.zeros((64, 96, 3), np.uint8)
+    frame[..., 0] = 255  # pure blue in BGR
+    assert Matter(red_model).predict(frame).max() < 0.01
+    bgr_model = make_onnx(tmp_path / "bgr.onnx", metadata={"vcam.color_order": "BGR"})
+    assert Matter(bgr_model).predict(frame).min() > 0.99
+
+
+def test_dynamic_model_takes_its_size_from_metadata(tmp_path):
+    path = make_onnx(
+        tmp_path / "dyn.onnx",
+        dynamic=True,
+        metadata={"vcam.input_height": "48", "vcam.input_width": "80"},
+    )
+    matter = Matter(path)
+    assert matter.input_size == (48, 80)
+    where = placement((108, 192), (48, 80))
+    assert matter.predict(synthetic_frame(1)).shape == (where.height, where.width)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"in_channels": 1}, r"expected float32 \[N,3,H,W\]"),
+        ({"out_channels": 3}, r"expected \[N,1,H,W\]"),
+        ({"dynamic": True}, "no vcam.input_height"),
+    ],
+)
+def test_models_breaking_the_contract_are_refused(tmp_path, kwargs, message):
+    path = make_onnx(tmp_path / "bad.onnx", **kwargs)
+    with pytest.raises(ModelError, match=message) as info:
+        Matter(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_corrupt_and_truncated_files(tmp_path, model_path):
+    with pytest.raises(ModelError, match=r"model file .*absent.onnx not found"):
+        Matter(tmp_path / "absent.onnx")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"definitely not protobuf \x00\xff" * 50)
+    with pytest.raises(ModelError, match=r"garbage.onnx cannot be loaded"):
+        Matter(garbage)
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(model_path.read_bytes()[: model_path.stat().st_size // 3])
+    with pytest.raises(ModelError, match=r"truncated.onnx cannot be loaded") as info:
+        Matter(truncated)
+    assert "\n" not in str(info.value)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelError, match="empty.onnx"):
+        Matter(empty)
+
+
+def test_model_names_resolve_through_the_models_dir(tmp_path, monkeypatch, red_model):
+    monkeypatch.setenv("VCAM_MODELS_DIR", str(tmp_path))
+    assert model_dirs()[0] == tmp_path
+    (tmp_path / "mmnet-fast.onnx").write_bytes(red_model.read_bytes())
+    (tmp_path / "mine.onnx").write_bytes(red_model.read_bytes())
+    assert resolve_model("fast") == tmp_path / "mmnet-fast.onnx"
+    assert resolve_model("mine.onnx") == tmp_path / "mine.onnx"
+    assert resolve_model(str(red_model)) == red_model
+    assert Matter("fast").input_size == (64, 96)
+    with pytest.raises(ModelError, match=r"model 'quality' \(mmnet-256.onnx\) not found"):
+        resolve_model("quality")
+
+
+def test_providers():
+    assert choose_providers("cpu") == ["CPUExecutionProvider"]
+    assert choose_providers("auto")[-1] == "CPUExecutionProvider"
+    with pytest.raises(SettingsError, match="^provider: 'tpu'"):
+        choose_providers("tpu")
+
+
+def test_an_unavailable_provider_is_a_settings_error(monkeypatch):
+    monkeypatch.setattr("onnxruntime.get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(SettingsError, match="'cuda' is not available"):
+        choose_providers("cuda")
+    assert choose_providers("auto") == ["CPUExecutionProvider"]
+
+
+def test_preprocess_matches_the_contract(red_model):
+    matter = Matter(red_model)
+    frame = synthetic_frame(2, 96, 64)
+    blob, where = matter.preprocess(frame)
+    assert blob.shape == (1, 3, 64, 96) and blob.dtype == np.float32
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    np.testing.assert_allclose(blob[0].transpose(1, 2, 0), rgb, atol=1e-6)
+    assert (where.top, where.left, where.height, where.width) == (0, 0, 64, 96)

@@ -1,0 +1,209 @@
+"""Matter: runs an MMNet ONNX model on frames and returns the low-resolution alpha.
+
+The model is checked when it loads, before any thread starts: a missing, corrupt or truncated
+file, or one whose input/output shapes break the model contract, is a ModelError naming the
+file. Frames are fitted into the model input with ``vcam.fitting.fit`` (no squashing); the
+alpha comes back at model resolution, cropped to where the frame lies (ready for refinement).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import site
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from vcam.errors import ModelError, SettingsError
+from vcam.fitting import Placement, fit, unfit
+
+log = logging.getLogger(__name__)
+
+ort.set_default_logger_severity(3)  # errors become ModelErrors; keep onnxruntime quiet
+
+MODEL_FILES = {"quality": "mmnet-256.onnx", "fast": "mmnet-fast.onnx"}
+PROVIDER_NAMES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+}
+AUTO_PREFERENCE = ("cuda", "directml", "coreml")
+
+
+def model_dirs() -> list[Path]:
+    """Where model names are looked up, in order: $VCAM_MODELS_DIR, the checkout's ``models/``
+    (next to the ``vcam`` package), then the installed data folders (``share/vcam/models``)."""
+    dirs = []
+    if os.environ.get("VCAM_MODELS_DIR"):
+        dirs.append(Path(os.environ["VCAM_MODELS_DIR"]).expanduser())
+    dirs.append(Path(__file__).resolve().parent.parent / "models")
+    for prefix in (sys.prefix, site.getuserbase()):
+        dirs.append(Path(prefix) / "share" / "vcam" / "models")
+    return dirs
+
+
+def resolve_model(model: str | Path) -> Path:
+    """The file of a model: "quality", "fast", a file name in the model folders, or a path."""
+    name = str(model).strip()
+    if name in MODEL_FILES:
+        candidates = [folder / MODEL_FILES[name] for folder in model_dirs()]
+    else:
+        path = Path(name).expanduser()
+        candidates = [path]
+        if not path.is_absolute() and len(path.parts) == 1:
+            candidates += [folder / path for folder in model_dirs()]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if name in MODEL_FILES:
+        raise ModelError(
+            f"model '{name}' ({MODEL_FILES[name]}) not found in "
+            f"{', '.join(str(d) for d in model_dirs()[:2])}: set VCAM_MODELS_DIR or pass a "
+            "path with --model"
+        )
+    raise ModelError(f"model file {name} not found: check the path (or use 'fast' / 'quality')")
+
+
+def choose_providers(provider: str) -> list[str]:
+    """onnxruntime execution providers for "cpu", "auto" (a GPU one when available) or a name."""
+    available = ort.get_available_providers()
+    if provider == "auto":
+        chosen = [PROVIDER_NAMES[p] for p in AUTO_PREFERENCE if PROVIDER_NAMES[p] in available]
+        return chosen + ["CPUExecutionProvider"]
+    if provider not in PROVIDER_NAMES:
+        raise SettingsError(
+            f"provider: {provider!r} is not one of cpu, auto, " + ", ".join(AUTO_PREFERENCE)
+        )
+    wanted = PROVIDER_NAMES[provider]
+    if wanted not in available:
+        names = ", ".join(k for k, v in PROVIDER_NAMES.items() if v in available)
+        raise SettingsError(
+            f"provider: {provider!r} is not available in this onnxruntime (available: {names}); "
+            "use cpu or auto"
+        )
+    return [wanted] if provider == "cpu" else [wanted, "CPUExecutionProvider"]
+
+
+def _short(error: Exception) -> str:
+    """The first line of an onnxruntime error, without its bracketed prefix."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = text.split(" : ")[-1]
+    if "failed:" in text:
+        text = text.split("failed:", 1)[1].strip()
+    return text[:160]
+
+
+class Matter:
+    """An MMNet ONNX model ready to matte frames. ``predict(frame)`` gives the float32 alpha at
+    model resolution, cropped to the frame's placement inside the model input."""
+
+    def __init__(self, model: str | Path = "fast", threads: int = 0, provider: str = "cpu"):
+        self.path = resolve_model(model)
+        self.providers_requested = choose_providers(provider)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        # Idle onnxruntime threads must not spin: the capture and compositing threads need the CPU.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), options, providers=self.providers_requested
+            )
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises many private types
+            raise ModelError(
+                f"model {self.path} cannot be loaded ({_short(error)}): it is not a valid ONNX "
+                "file, or is truncated; export it again"
+            ) from None
+        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.providers: list[str] = self._session.get_providers()
+        self.input_name, self.output_name, self.input_size = self._check_contract()
+        self._swap_rb = self.metadata.get("vcam.color_order", "RGB").upper() != "BGR"
+        self._check_output()
+        log.info(
+            "model %s: input %dx%d, providers %s",
+            self.path.name,
+            self.input_size[1],
+            self.input_size[0],
+            ",".join(self.providers),
+        )
+
+    def _check_contract(self) -> tuple[str, str, tuple[int, int]]:
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise ModelError(
+                f"model {self.path}: expected one image input and an alpha output, found "
+                f"{len(inputs)} inputs and {len(outputs)} outputs"
+            )
+        image, alpha = inputs[0], outputs[0]
+        if image.type != "tensor(float)" or len(image.shape) != 4 or image.shape[1] != 3:
+            raise ModelError(
+                f"model {self.path}: input {image.name} is {image.type} {image.shape}, "
+                "expected float32 [N,3,H,W]"
+            )
+        if len(alpha.shape) != 4 or alpha.shape[1] != 1:
+            raise ModelError(
+                f"model {self.path}: output {alpha.name} has shape {alpha.shape}, "
+                "expected [N,1,H,W]"
+            )
+        height, width = image.shape[2], image.shape[3]
+        if not (isinstance(height, int) and isinstance(width, int)):
+            try:
+                height = int(self.metadata["vcam.input_height"])
+                width = int(self.metadata["vcam.input_width"])
+            except (KeyError, ValueError):
+                raise ModelError(
+                    f"model {self.path}: the input size is not fixed and the file has no "
+                    "vcam.input_height/vcam.input_width metadata"
+                ) from None
+        if not (16 <= height <= 4096 and 16 <= width <= 4096):
+            raise ModelError(f"model {self.path}: input size {height}x{width} is not usable")
+        return image.name, alpha.name, (height, width)
+
+    def _check_output(self) -> None:
+        """Run once on a grey picture: the alpha must be [1,1,H,W] and finite."""
+        height, width = self.input_size
+        blob = np.full((1, 3, height, width), 0.5, np.float32)
+        try:
+            out = self._session.run([self.output_name], {self.input_name: blob})[0]
+        except Exception as error:  # noqa: BLE001
+            raise ModelError(f"model {self.path} fails to run: {_short(error)}") from None
+        if out.shape != (1, 1, height, width) or not np.isfinite(out).all():
+            raise ModelError(
+                f"model {self.path}: output has shape {tuple(out.shape)}, expected "
+                f"(1, 1, {height}, {width}) with finite values"
+            )
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, Placement]:
+        """The model input for a BGR uint8 frame (fitted, RGB, [0,1], NCHW) and its placement."""
+        small, where = fit(frame, self.input_size)
+        blob = cv2.dnn.blobFromImage(small, 1.0 / 255.0, swapRB=self._swap_rb)
+        return blob, where
+
+    def infer(self, blob: np.ndarray, where: Placement) -> np.ndarray:
+        """The alpha (float32 in [0,1]) of a preprocessed input, cropped to ``where``."""
+        alpha = self._session.run([self.output_name], {self.input_name: blob})[0][0, 0]
+        crop = alpha[where.top : where.top + where.height, where.left : where.left + where.width]
+        return np.ascontiguousarray(np.clip(crop, 0.0, 1.0), dtype=np.float32)
+
+    def predict(self, frame: np.ndarray) -> np.ndarray:
+        """The low-resolution alpha of a BGR uint8 frame (keeps the frame's aspect ratio)."""
+        return self.infer(*self.preprocess(frame))
+
+    def matte(self, frame: np.ndarray) -> np.ndarray:
+        """A plain full-size float32 alpha (bilinear upsampling, no refinement)."""
+        small, where = fit(frame, self.input_size)
+        blob = cv2.dnn.blobFromImage(small, 1.0 / 255.0, swapRB=self._swap_rb)
+        alpha = self._session.run([self.output_name], {self.input_name: blob})[0][0, 0]
+        return unfit(np.clip(alpha, 0.0, 1.0), where, frame.shape[:2])
