@@ -32,8 +32,8 @@ def ref_linear(n_out, n_in):
 def ref_blend_blur(frame, alpha, strength):
     """Normalised convolution at reduced resolution, bilinear upsampling, blend (float64)."""
     h, w = alpha.shape
-    sigma = max(0.5, strength * h / 20.0)
-    factor = int(min(8, max(1, math.floor(sigma / 2.5))))
+    sigma = max(0.5, strength * h / 720.0)  # strength: sigma in px of a 720-line frame
+    factor = int(min(8, max(2, math.floor(sigma / 2.5))))
     weight = (255.0 - alpha) / 255.0 + 1e-3
     data = np.concatenate([frame * weight[..., None], weight[..., None]], axis=2)
     sh, sw = -(-h // factor), -(-w // factor)
@@ -158,6 +158,8 @@ def test_bad_arguments_raise_value_error(scene_720p):
         compositor.blend(frame, alpha, background, out=np.empty((10, 10, 3), np.uint8))
     with pytest.raises(ValueError, match="strength"):
         compositor.blend_blur(frame, alpha, 0.0)
+    with pytest.raises(ValueError, match="strength"):
+        compositor.blend_blur(frame, alpha, float("nan"))
     with pytest.raises(ValueError, match="colour"):
         compositor.blend_colour(frame, alpha, (0, 256, 0))
 
@@ -187,7 +189,7 @@ def test_blend_colour_alpha_zero_is_the_colour(odd_scene):
 
 
 @pytest.mark.parametrize("name", SETS)
-@pytest.mark.parametrize("strength", [0.15, 0.5, 1.0])
+@pytest.mark.parametrize("strength", [1, 5, 18, 36, 101])
 def test_blend_blur_matches_reference(request, name, strength):
     frame, alpha, _ = frames(request, name)
     got = compositor.blend_blur(frame, alpha, strength)
@@ -196,14 +198,15 @@ def test_blend_blur_matches_reference(request, name, strength):
 
 
 def test_blur_reduces_resolution_for_strong_blur():
-    assert compositor.blur_factor(compositor.blur_sigma(0.5, 1080)) == 8
-    assert compositor.blur_factor(compositor.blur_sigma(0.5, 720)) == 7
-    assert compositor.blur_factor(compositor.blur_sigma(0.02, 720)) == 1
+    assert compositor.blur_sigma(25, 1080) == 37.5
+    assert compositor.blur_factor(compositor.blur_sigma(18, 1080)) == 8
+    assert compositor.blur_factor(compositor.blur_sigma(18, 720)) == 7
+    assert compositor.blur_factor(compositor.blur_sigma(1, 720)) == 2
 
 
 def test_blend_blur_keeps_the_person_and_blurs_the_rest(scene_720p):
     frame, alpha, _ = scene_720p
-    got = compositor.blend_blur(frame, alpha, 0.5)
+    got = compositor.blend_blur(frame, alpha, 18)
     person = alpha == 255
     assert np.array_equal(got[person], frame[person])
     # the background loses its fine detail (sensor noise, sharp shape edges)
@@ -218,14 +221,14 @@ def test_blend_blur_does_not_halo_the_person_into_the_background():
     alpha = np.zeros((h, w), np.uint8)
     alpha[:, 240:400] = 255  # a bright person, full height
     frame[alpha == 255] = 250
-    got = compositor.blend_blur(frame, alpha, 0.6)
+    got = compositor.blend_blur(frame, alpha, 22)
     ring = np.zeros((h, w), bool)
     ring[:, 200:240] = True  # background just left of the person
     ring[:, 400:440] = True
     # weighted blur: the background stays at its own level next to the person
     assert np.abs(got[ring].astype(int) - 60).max() <= 2
     # an unweighted blur of the same strength would carry the person into that ring
-    sigma = compositor.blur_sigma(0.6, h)
+    sigma = compositor.blur_sigma(22, h)
     naive = cv2.GaussianBlur(frame, (0, 0), sigma)
     assert naive[ring].astype(int).mean() > 75
 
@@ -233,10 +236,10 @@ def test_blend_blur_does_not_halo_the_person_into_the_background():
 def test_blend_blur_with_person_everywhere_and_nowhere(odd_scene):
     frame, _, _ = odd_scene
     full = np.full(frame.shape[:2], 255, np.uint8)
-    assert np.array_equal(compositor.blend_blur(frame, full, 0.5), frame)
+    assert np.array_equal(compositor.blend_blur(frame, full, 18), frame)
     none = np.zeros(frame.shape[:2], np.uint8)
-    got = compositor.blend_blur(frame, none, 0.5)
-    assert max_diff(got, ref_blend_blur(frame, none, 0.5)) <= 1
+    got = compositor.blend_blur(frame, none, 18)
+    assert max_diff(got, ref_blend_blur(frame, none, 18)) <= 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -202,16 +202,20 @@ def axis_coords(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def blur_sigma(strength: float, height: int) -> float:
-    """The Gaussian sigma in full-resolution pixels for a blur ``strength`` in (0, 1].
+    """The Gaussian sigma in full-resolution pixels for a blur ``strength``.
 
-    The strength is relative to the frame height so a 720p and a 1080p frame look alike:
-    sigma = strength * height / 20 (1.0 is about 54 px at 1080p, 0.5 about 18 px at 720p)."""
-    return max(0.5, float(strength) * height / 20.0)
+    ``strength`` is the sigma in pixels of a 720-line frame and scales with the frame height,
+    so 720p and 1080p look alike (``Settings.blur_strength`` 1..101 is this number; 25 gives
+    sigma 25 px at 720p, 37.5 px at 1080p)."""
+    return max(0.5, float(strength) * height / 720.0)
 
 
 def blur_factor(sigma: float) -> int:
-    """The reduction factor of the blur's working image for a full-resolution ``sigma``."""
-    return int(min(_BLUR_MAX_FACTOR, max(1, math.floor(sigma / _BLUR_SIGMA_SMALL))))
+    """The reduction factor (2..8) of the blur's working image for a full-resolution ``sigma``:
+    about 2.5 px of sigma per reduced pixel. Even the weakest blur runs at half resolution
+    (it then comes out a little wider than asked: the box and the bilinear upsampling add to
+    it)."""
+    return int(min(_BLUR_MAX_FACTOR, max(2, math.floor(sigma / _BLUR_SIGMA_SMALL))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,14 +282,14 @@ def blend_blur(
 ) -> np.ndarray:
     """Composite ``frame`` over a blurred copy of its own background.
 
-    ``strength`` in (0, 1] sets the Gaussian sigma relative to the frame height (see
-    :func:`blur_sigma`). The blur runs at reduced resolution, weighted by ``1 - alpha`` (see
-    :func:`blurred_background_small`); the bilinear upsampling of the small blurred image is
-    fused into the final blend pass."""
+    ``strength`` (> 0) is the Gaussian sigma in pixels of a 720-line frame, scaled to the
+    frame height (see :func:`blur_sigma`). The blur runs at reduced resolution, weighted by
+    ``1 - alpha`` (see :func:`blurred_background_small`); the bilinear upsampling of the small
+    blurred image is fused into the final blend pass."""
     frame = _check_frame(frame)
     alpha = _check_alpha(alpha, frame)
-    if not 0.0 < float(strength) <= 1.0:
-        raise ValueError(f"blur strength {strength} must be in (0, 1]")
+    if not 0.0 < float(strength) < math.inf:
+        raise ValueError(f"blur strength {strength} must be a positive number")
     result = _output(out, frame.shape)
     height, width = alpha.shape
     blurred, _ = blurred_background_small(frame, alpha, strength)
@@ -313,6 +317,6 @@ def warm_up() -> None:
     alpha = np.full((20, 24), 128, np.uint8)
     blend(frame, alpha, frame)
     blend_colour(frame, alpha, (0, 255, 0))
-    blend_blur(frame, alpha, 1.0)
+    blend_blur(frame, alpha, 5.0)
     to_rgba(frame, alpha)
     log.debug("compositor kernels ready")
