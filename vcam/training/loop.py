@@ -1,0 +1,469 @@
+"""The training loop: in-memory data, batched augmentation, checkpoints, resume, validation,
+curves; one process, or several under torchrun with DistributedDataParallel (gloo on the CPU,
+nccl on GPUs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from vcam.fitting import fit, unfit
+from vcam.nets.mmnet import MMNet
+from vcam.training.augment import AugmentConfig, render
+from vcam.training.data import (
+    PortraitSet,
+    build_backgrounds,
+    build_set,
+    list_backgrounds,
+    load_set,
+    save_set,
+)
+from vcam.training.losses import LossWeights, mmnet_loss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved in every checkpoint."""
+
+    data: str = "../shared/data"
+    run_dir: str = "runs/mmnet"
+    sets: dict[str, float] = field(
+        default_factory=lambda: {"portraits-shen2016": 0.65, "fullbody-ccp": 0.35}
+    )
+    sizes: list[tuple[int, int]] = field(default_factory=lambda: [(256, 256), (144, 256)])
+    width: float = 1.0
+    epochs: int = 30
+    batch: int = 16
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.02
+    weight_decay: float = 1e-5
+    warmup_steps: int = 200
+    val_fraction: float = 0.05
+    seed: int = 0
+    threads: int = 0
+    device: str = "auto"
+    channels_last: bool = True
+    teacher: str = "mediapipe"  # soft targets in the edge band: "mediapipe" or "blur"
+    band: int = 5
+    cache_dir: str = ".cache/train"
+    cache_size: tuple[int, int] = (384, 288)
+    background_size: tuple[int, int] = (288, 512)
+    checkpoint_every: int = 100
+    init: str = ""  # weights to start from (a checkpoint of an earlier phase)
+    recalibrate_bn: int = 400  # real photos used to recompute BatchNorm statistics at the end
+    loss: LossWeights = field(default_factory=LossWeights)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    max_steps: int = 0  # stop after this many steps in this invocation (0: no limit)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        values = dict(values)
+        loss = LossWeights(**values.pop("loss", {}))
+        augment = AugmentConfig(
+            **{
+                k: tuple(v) if isinstance(v, list) else v
+                for k, v in values.pop("augment", {}).items()
+            }
+        )
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        if "sizes" in values:
+            values["sizes"] = [tuple(s) for s in values["sizes"]]
+        for key in ("cache_size", "background_size"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(loss=loss, augment=augment, **values)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _teacher(name: str):
+    if name == "blur":
+        return None
+    if name == "mediapipe":
+        from vcam.evaluation.peer import MediaPipeSelfie
+
+        return MediaPipeSelfie(variant="general", threads=max(1, torch.get_num_threads())).predict
+    raise ValueError(f"unknown teacher {name!r}: use mediapipe or blur")
+
+
+def cached_set(cfg: TrainConfig, name: str, split: str = "train") -> PortraitSet:
+    """A data set's split in memory, built (with teacher targets) once and cached on disk."""
+    h, w = cfg.cache_size
+    if name == "fullbody-ccp":  # whole-body photos are narrower (550x~830)
+        w = round(h * 2 / 3 / 16) * 16
+    path = Path(cfg.cache_dir) / f"{name}-{split}-{h}x{w}-{cfg.teacher}-b{cfg.band}.npz"
+    if path.exists():
+        return load_set(path)
+    log.info("building the training cache %s (once)", path)
+    data = build_set(Path(cfg.data) / name / split, (h, w), _teacher(cfg.teacher), cfg.band, name)
+    save_set(data, path)
+    return data
+
+
+def cached_backgrounds(cfg: TrainConfig) -> np.ndarray:
+    """Training backgrounds (the evaluation-only packages left out), cached on disk."""
+    h, w = cfg.background_size
+    path = Path(cfg.cache_dir) / f"backgrounds-{h}x{w}.npy"
+    if path.exists():
+        return np.load(path)
+    paths = list_backgrounds(Path(cfg.data) / "backgrounds")
+    data = build_backgrounds(paths, (h, w))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, data)
+    return data
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    if images.ndim == 3:
+        return torch.from_numpy(images)[:, None]
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+class Trainer:
+    """Owns the model, optimiser, data and history of one run."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.rank, self.world = _init_distributed(cfg)
+        self.is_main = self.rank == 0
+        self.device = _device(cfg, self.rank)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed + self.rank)
+        self.rng = np.random.default_rng(cfg.seed + 1000 * self.rank)
+        self.run_dir = Path(cfg.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+        self.train_sets: list[PortraitSet] = []
+        self.val_sets: list[PortraitSet] = []
+        for name in cfg.sets:
+            train, val = cached_set(cfg, name).split(cfg.val_fraction)
+            self.train_sets.append(train)
+            self.val_sets.append(val)
+        self.set_weights = np.array(list(cfg.sets.values()), dtype=np.float64)
+        self.set_weights /= self.set_weights.sum()
+        self.tensors = [
+            (_to_tensor(s.images).to(self.device), _to_tensor(s.alphas).to(self.device))
+            for s in self.train_sets
+        ]
+        self.backgrounds = _to_tensor(cached_backgrounds(cfg)).to(self.device)
+        total = sum(len(s) for s in self.train_sets)
+        self.steps_per_epoch = max(1, total // (cfg.batch * self.world))
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+
+        self.net = MMNet(cfg.width).to(self.device)
+        if cfg.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        if cfg.init:
+            state = torch.load(cfg.init, map_location="cpu", weights_only=False)
+            self.net.load_state_dict(state["model"])
+            log.info("initialised from %s", cfg.init)
+        self.model = self.net
+        if self.world > 1:
+            self.model = DistributedDataParallel(self.net, find_unused_parameters=cfg.loss.aux == 0)
+        self.optimizer = torch.optim.AdamW(
+            self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.step = 0
+        self.history: list[dict] = []
+        self.best_iou = -1.0
+
+    # -- schedule
+
+    def lr_at(self, step: int) -> float:
+        cfg = self.cfg
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, self.total_steps - cfg.warmup_steps))
+        floor = cfg.lr * cfg.min_lr_ratio
+        return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    # -- batches
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        size = cfg.sizes[self.rng.integers(len(cfg.sizes))]
+        counts = self.rng.multinomial(cfg.batch, self.set_weights)
+        images, alphas = [], []
+        for (imgs, als), data, count in zip(self.tensors, self.train_sets, counts, strict=True):
+            if not count:
+                continue
+            idx = torch.from_numpy(self.rng.integers(0, len(data), count)).to(self.device)
+            fullbody = data.name == "fullbody-ccp"
+            im, al = render(
+                imgs[idx], als[idx], self.backgrounds, size, self.rng, cfg.augment, fullbody
+            )
+            images.append(im)
+            alphas.append(al)
+        image, alpha = torch.cat(images), torch.cat(alphas)
+        if cfg.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        return image, alpha
+
+    def train_step(self) -> dict[str, float]:
+        self.model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        image, target = self.batch()
+        logits, aux = self.model(image)
+        loss, terms = mmnet_loss(logits, aux, target, image, self.cfg.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        terms["total"] = float(loss.detach())
+        return terms
+
+    # -- validation on held-out real photos, fitted exactly as the runtime fits frames
+
+    @torch.no_grad()
+    def validate(self, net: MMNet | None = None) -> dict[str, float]:
+        net = net or self.net
+        net.eval()
+        results: dict[str, float] = {}
+        for size in self.cfg.sizes:
+            ious, mads = [], []
+            for data in self.val_sets:
+                for image, target in zip(data.images, data.alphas, strict=True):
+                    canvas, where = fit(image, size)
+                    x = (
+                        torch.from_numpy(canvas)
+                        .permute(2, 0, 1)[None]
+                        .float()
+                        .div(255)
+                        .to(self.device)
+                    )
+                    alpha = torch.softmax(net(x), 1)[0, 1].cpu().numpy()
+                    alpha = unfit(alpha, where, image.shape[:2])
+                    gt = target.astype(np.float32) / 255
+                    pred_fg, gt_fg = alpha >= 0.5, gt >= 0.5
+                    union = np.logical_or(pred_fg, gt_fg).sum()
+                    ious.append(np.logical_and(pred_fg, gt_fg).sum() / union if union else 1.0)
+                    mads.append(float(np.abs(alpha - gt).mean()))
+            key = f"{size[0]}x{size[1]}"
+            results[f"val_iou_{key}"] = float(np.mean(ious))
+            results[f"val_mad_{key}"] = float(np.mean(mads))
+        results["val_iou"] = float(
+            np.mean([v for k, v in results.items() if k.startswith("val_iou_")])
+        )
+        return results
+
+    @torch.no_grad()
+    def recalibrate_bn(self, count: int) -> None:
+        """Recompute BatchNorm statistics on real photos (no composites), cumulative average."""
+        if count <= 0:
+            return
+        bns = [m for m in self.net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        saved = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None
+        aug = AugmentConfig(**{**asdict(self.cfg.augment), "composite_prob": 0.0})
+        self.net.train()
+        seen = 0
+        while seen < count:
+            size = self.cfg.sizes[seen // self.cfg.batch % len(self.cfg.sizes)]
+            images = []
+            for (imgs, als), data, n in zip(
+                self.tensors,
+                self.train_sets,
+                self.rng.multinomial(self.cfg.batch, self.set_weights),
+                strict=True,
+            ):
+                if n:
+                    idx = torch.from_numpy(self.rng.integers(0, len(data), n)).to(self.device)
+                    images.append(
+                        render(
+                            imgs[idx],
+                            als[idx],
+                            self.backgrounds,
+                            size,
+                            self.rng,
+                            aug,
+                            data.name == "fullbody-ccp",
+                        )[0]
+                    )
+            self.net(torch.cat(images))
+            seen += self.cfg.batch
+        for m, momentum in zip(bns, saved, strict=True):
+            m.momentum = momentum
+        self.net.eval()
+
+    # -- checkpoints
+
+    def state(self) -> dict:
+        return {
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "config": asdict(self.cfg),
+            "history": self.history,
+            "best_iou": self.best_iou,
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, name: str = "last.pt") -> Path:
+        path = self.run_dir / name
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, path)
+        return path
+
+    def resume(self, path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+        self.history = state["history"]
+        self.best_iou = state.get("best_iou", -1.0)
+        if self.rank == 0:
+            self.rng.bit_generator.state = state["rng"]
+        else:
+            self.rng = np.random.default_rng(self.cfg.seed + 1000 * self.rank + self.step)
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed %s at step %d", path, self.step)
+
+    # -- the run
+
+    def fit(self) -> Path:
+        """Train to the configured number of epochs (resuming from last.pt), then finish."""
+        last = self.run_dir / "last.pt"
+        if last.exists():
+            self.resume(last)
+        started = self.step
+        from tqdm import tqdm
+
+        while self.step < self.total_steps:
+            epoch = self.step // self.steps_per_epoch
+            sums: dict[str, float] = {}
+            count = 0
+            epoch_start = time.time()
+            bar = tqdm(
+                total=self.steps_per_epoch,
+                initial=self.step % self.steps_per_epoch,
+                desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+                disable=not self.is_main,
+                mininterval=5.0,
+                dynamic_ncols=True,
+            )
+            while self.step < (epoch + 1) * self.steps_per_epoch:
+                terms = self.train_step()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{terms['total']:.4f}", lr=f"{self.lr_at(self.step):.2e}")
+                if self.is_main and self.step % self.cfg.checkpoint_every == 0:
+                    self.save()
+                if self.cfg.max_steps and self.step - started >= self.cfg.max_steps:
+                    bar.close()
+                    if self.is_main:
+                        self.save()
+                    return last
+            bar.close()
+            if self.is_main:
+                record = {
+                    "epoch": epoch + 1,
+                    "step": self.step,
+                    "seconds": time.time() - epoch_start,
+                }
+                record.update({f"train_{k}": v / max(1, count) for k, v in sums.items()})
+                record.update(self.validate())
+                self.history.append(record)
+                log.info("epoch %d: %s", epoch + 1, json.dumps(record))
+                if record["val_iou"] > self.best_iou:
+                    self.best_iou = record["val_iou"]
+                    self.save("best.pt")
+                self.save()
+                write_curves(self.history, self.run_dir)
+            if self.world > 1:
+                dist.barrier()
+        if self.is_main:
+            self.recalibrate_bn(self.cfg.recalibrate_bn)
+            final = self.validate()
+            final_record = {"final": True, "step": self.step, **final}
+            if not self.history or not self.history[-1].get("final"):
+                self.history.append(final_record)
+            path = self.save("final.pt")
+            write_curves(self.history, self.run_dir)
+            log.info("finished: %s", json.dumps(final_record))
+            return path
+        return last
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def write_curves(history: list[dict], run_dir: Path) -> None:
+    """history.json and curves.png (training loss terms; validation IoU and MAD per size)."""
+    (run_dir / "history.json").write_text(json.dumps(history, indent=1))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r for r in history if "epoch" in r]
+    if not epochs:
+        return
+    x = [r["epoch"] for r in epochs]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for key in sorted(k for k in epochs[0] if k.startswith("train_")):
+        axes[0].plot(x, [r[key] for r in epochs], label=key[6:])
+    axes[0].set_yscale("log")
+    axes[0].set_title("training loss")
+    for key in sorted(k for k in epochs[0] if k.startswith("val_iou_")):
+        axes[1].plot(x, [r[key] for r in epochs], label=key[8:])
+    axes[1].set_title("validation IoU (held-out real photos)")
+    for key in sorted(k for k in epochs[0] if k.startswith("val_mad_")):
+        axes[2].plot(x, [r[key] for r in epochs], label=key[8:])
+    axes[2].set_title("validation MAD")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(run_dir / "curves.png", dpi=80)
+    plt.close(fig)
+
+
+def _init_distributed(cfg: TrainConfig) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    use_cuda = cfg.device in ("auto", "cuda") and torch.cuda.is_available()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _device(cfg: TrainConfig, rank: int) -> torch.device:
+    if cfg.device == "auto":
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", rank))
+            torch.cuda.set_device(local)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            return torch.device("cuda", local)
+        return torch.device("cpu")
+    return torch.device(cfg.device)
