@@ -111,3 +111,48 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from vcam.training.export import export_onnx
 
     return export_onnx(MMNet(0.5), tmp_path_factory.mktemp("mmnet") / "untrained.onnx", 144, 256)
+
+
+class FakeVirtualCamera:
+    """A pyvirtualcam backend that records frames instead of needing v4l2loopback.
+
+    Device "busy" refuses to open, like a device another app holds."""
+
+    instances: list[FakeVirtualCamera] = []
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device=None, **kw):
+        if device == "busy":
+            raise RuntimeError("device busy")
+        self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
+        self.name = device or "/dev/fake-vcam"
+        self.frames: list[np.ndarray] = []
+        self.closed = False
+        FakeVirtualCamera.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        assert not self.closed
+        self.frames.append(frame.reshape(self.height, self.width, 3).copy())
+
+    def close(self) -> None:
+        self.closed = True
+
+    def device(self) -> str:
+        return self.name
+
+    def native_fourcc(self) -> None:
+        return None
+
+
+FAKE_BACKEND = "vcam-test-fake"
+
+
+@pytest.fixture
+def fake_vcam() -> type[FakeVirtualCamera]:
+    """The fake virtual camera backend, registered as ``vcam-test-fake``; ``.instances`` lists
+    the cameras opened in this test (each with the RGB ``frames`` it got)."""
+    import pyvirtualcam
+
+    pyvirtualcam.register_backend(FAKE_BACKEND, FakeVirtualCamera)
+    FakeVirtualCamera.instances = []
+    yield FakeVirtualCamera
+    pyvirtualcam.camera.BACKENDS.pop(FAKE_BACKEND, None)
