@@ -63,8 +63,8 @@ def test_values_are_normalised():
 
 def test_replace_rejects_unknown_names_and_keeps_the_original():
     original = Settings()
-    changed = original.replace(mirror=True, blur_strength=0.9)
-    assert changed.mirror and changed.blur_strength == 0.9
+    changed = original.replace(mirror=True, blur_strength=9)
+    assert changed.mirror and changed.blur_strength == 9
     assert not original.mirror
     with pytest.raises(SettingsError, match="unknown setting 'bogus'"):
         original.replace(bogus=1)

@@ -72,7 +72,7 @@ class Settings:
 
     # Background: what replaces the person's surroundings.
     background: str = field(default="blur", metadata=_choices(BACKGROUND_KINDS))
-    blur_strength: float = field(default=0.5, metadata=_range(0.05, 1.0))  # of frame height
+    blur_strength: int = field(default=25, metadata=_range(1, 101))  # sigma px at 720p
     background_path: str = ""  # image or video file for "image" / "video"
     colour: str = "#2e3440"  # "#rrggbb" for the "colour" background
 
