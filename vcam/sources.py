@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -226,6 +228,56 @@ def parse_camera(camera: int | str) -> int | str:
         return camera
     text = str(camera).strip()
     return int(text) if text.isdigit() else text
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """A camera that opened and gave a picture."""
+
+    device: int | str
+    width: int
+    height: int
+    label: str = ""
+
+
+def _probe(device: int | str, label: str = "") -> CameraInfo | None:
+    capture = cv2.VideoCapture(device)
+    try:
+        if not capture.isOpened():
+            return None
+        ok, image = capture.read()
+        if not ok or image is None:
+            return None
+        return CameraInfo(device, image.shape[1], image.shape[0], label)
+    finally:
+        capture.release()
+
+
+def find_cameras(max_index: int = 8) -> list[CameraInfo]:
+    """The cameras that open and deliver a picture. Linux: the /dev/video* capture devices
+    (v4l2loopback virtual cameras left out); elsewhere: indices until two in a row fail."""
+    found = []
+    root = Path("/sys/class/video4linux")
+    if sys.platform.startswith("linux"):
+        for entry in sorted(root.glob("video*")) if root.is_dir() else []:
+            if "/virtual/" in os.path.realpath(entry):
+                continue
+            label = (entry / "name").read_text(errors="replace").strip()
+            info = _probe(f"/dev/{entry.name}", label)
+            if info is not None:
+                found.append(info)
+        return found
+    misses = 0
+    for index in range(max_index):
+        info = _probe(index)
+        if info is None:
+            misses += 1
+            if misses >= 2:
+                break
+            continue
+        misses = 0
+        found.append(info)
+    return found
 
 
 class CameraSource(FrameSource):
