@@ -177,3 +177,16 @@ def test_shape_mismatch_is_a_clear_error():
         M.sad(np.zeros((4, 4)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="2-D"):
         M.iou(np.zeros((4, 4, 1)), np.zeros((4, 4, 1)))
+
+
+def test_temporal_metrics_by_hand():
+    prev = np.zeros((4, 4), np.float32)
+    cur = prev.copy()
+    cur[0, :] = 0.5  # 4 of 16 pixels change by 0.5
+    assert M.alpha_change(cur, prev) == pytest.approx(4 * 0.5 / 16)
+    # The ground truth did not move: the whole change is error. sqrt(4 * 0.25 / 16) * 100 = 25.
+    assert M.dtssd(cur, prev, prev, prev) == pytest.approx(25.0)
+    # The ground truth moved the same way: no temporal error, though the alpha changed.
+    assert M.dtssd(cur, prev, cur, prev) == pytest.approx(0.0)
+    # A constant offset (a biased but stable prediction) is no temporal error either.
+    assert M.dtssd(cur + 0.1, prev + 0.1, cur, prev) == pytest.approx(0.0, abs=1e-6)

@@ -19,6 +19,13 @@ With no trimap here every metric covers the whole image.
   applied with VALID padding; the mean over pixels of the L2 norm of the difference of the two
   gradient vectors (``common/image_helper.py``).
 - ``iou``: intersection over union of ``alpha > 0.5`` (1 when both are empty).
+
+Temporal, between consecutive video frames:
+
+- ``alpha_change``: the mean absolute change of the predicted alpha (flicker where the image
+  barely changed and the ground truth did not change at all).
+- ``dtssd``: dtSSD (Erofeev et al. 2015) as the RVM/MODNet evaluation code computes it:
+  ``100 * sqrt(mean(((a_t - a_t-1) - (g_t - g_t-1))^2))``.
 """
 
 from __future__ import annotations
@@ -168,14 +175,32 @@ def gaussian_grad_error(pred: np.ndarray, gt: np.ndarray, sigma: float = 1.4) ->
     return float(np.mean(np.sqrt(dx[valid] ** 2 + dy[valid] ** 2), dtype=np.float64))
 
 
+def alpha_change(alpha: np.ndarray, previous: np.ndarray) -> float:
+    """Mean absolute change of an alpha between two consecutive frames."""
+    alpha, previous = _pair(alpha, previous)
+    return float(np.mean(np.abs(alpha - previous), dtype=np.float64))
+
+
+def dtssd(pred: np.ndarray, pred_prev: np.ndarray, gt: np.ndarray, gt_prev: np.ndarray) -> float:
+    """dtSSD x 100: RMS difference between the predicted and the true alpha change."""
+    pred, pred_prev = _pair(pred, pred_prev)
+    gt, gt_prev = _pair(gt, gt_prev)
+    _pair(pred, gt)
+    diff = (pred - pred_prev) - (gt - gt_prev)
+    return float(np.sqrt(np.mean(np.square(diff, dtype=np.float64))) * 100.0)
+
+
+METRICS = {
+    "sad": sad,
+    "mse": mse,
+    "grad": gradient_error,
+    "conn": connectivity_error,
+    "mad": mad,
+    "gauss_grad": gaussian_grad_error,
+    "iou": iou,
+}
+
+
 def all_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """Every metric of :data:`METRIC_NAMES` for one image."""
-    return {
-        "sad": sad(pred, gt),
-        "mse": mse(pred, gt),
-        "grad": gradient_error(pred, gt),
-        "conn": connectivity_error(pred, gt),
-        "mad": mad(pred, gt),
-        "gauss_grad": gaussian_grad_error(pred, gt),
-        "iou": iou(pred, gt),
-    }
+    return {name: METRICS[name](pred, gt) for name in METRIC_NAMES}
