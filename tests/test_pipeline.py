@@ -1,0 +1,389 @@
+"""The pipeline end to end: real videos, real ONNX sessions, real files, the fake virtual camera.
+
+The ``red_model`` fixture's alpha is the frame's red channel, so the red box of the synthetic
+frames is the "person": the tests know which pixels must be kept and which replaced.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+from conftest import FAKE_BACKEND, synthetic_frame, write_video
+
+from vcam.errors import (
+    BackgroundError,
+    CameraError,
+    InputError,
+    ModelError,
+    OutputError,
+    VirtualCameraError,
+)
+from vcam.pipeline import Pipeline, Status, convert_video
+from vcam.settings import Settings
+from vcam.sinks import PreviewSink, VideoFileSink
+from vcam.sources import CameraSource, ImageSource, VideoSource
+
+GREEN = (0, 255, 0)
+
+
+def base_settings(model, **changes) -> Settings:
+    plain = {
+        "model": str(model),
+        "background": "colour",
+        "colour": "#00ff00",
+        "threshold": 0.5,
+        "feather": 0.0,
+        "smoothing": 0.0,
+        "skip_static": False,
+        "output": "none",
+    }
+    plain.update(changes)
+    return Settings(**plain)
+
+
+def expected_blend(original: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
+    a = alpha.astype(np.float64)[..., None] / 255.0
+    return a * original.astype(np.float64) + (1.0 - a) * np.asarray(background, np.float64)
+
+
+class Recorder:
+    """A preview callback that keeps every frame."""
+
+    def __init__(self) -> None:
+        self.frames = []
+        self.lock = threading.Lock()
+
+    def __call__(self, frame) -> None:
+        with self.lock:
+            self.frames.append(frame)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.frames) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self.frames) >= count, f"only {len(self.frames)} frames"
+
+
+def vcam_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("vcam-") and t.is_alive()]
+
+
+def check_person_kept_background_replaced(frame, background=GREEN) -> None:
+    """The red box (alpha from the model) is kept, the blue surroundings become ``background``,
+    and the composite equals the blend of the alpha the pipeline used."""
+    assert frame.alpha.dtype == np.uint8 and frame.alpha.shape == frame.original.shape[:2]
+    height, width = frame.alpha.shape
+    person = (slice(height // 4 + 6, height - 2), slice(width // 3 + 12, 2 * width // 3 - 4))
+    scenery = (slice(20, height), slice(0, width // 3 - 12))
+    assert frame.alpha[person].min() > 200, "the red box must be person"
+    assert frame.alpha[scenery].max() < 50, "the blue surroundings must be background"
+    np.testing.assert_allclose(
+        frame.image, expected_blend(frame.original, frame.alpha, background), atol=1.01
+    )
+    assert np.abs(frame.image[person].astype(int) - frame.original[person]).max() <= 3
+    assert np.abs(frame.image[scenery].astype(int) - GREEN).max() <= 3
+
+
+def test_video_runs_through_to_a_file_and_the_virtual_camera(red_model, tmp_path, fake_vcam):
+    clip = write_video(tmp_path / "in.avi", frames=12)
+    out = tmp_path / "out.avi"
+    recorder = Recorder()
+    statuses: list[Status] = []
+    settings = base_settings(red_model, output="virtual", virtual_backend=FAKE_BACKEND)
+    source = VideoSource(clip, live=False)  # offline source: every frame, none dropped
+    pipeline = Pipeline(
+        settings,
+        sinks=[VideoFileSink(out), PreviewSink(recorder)],
+        source=source,
+        on_status=statuses.append,
+    )
+    with pipeline:
+        assert pipeline.wait(20.0)
+    assert [s.state for s in statuses] == ["starting", "running", "ended"]
+    assert pipeline.status.state == "ended" and pipeline.error is None
+    assert [f.index for f in recorder.frames] == list(range(12))
+    for frame in recorder.frames:
+        check_person_kept_background_replaced(frame)
+    (camera,) = fake_vcam.instances
+    assert camera.closed and len(camera.frames) == 12
+    for sent, frame in zip(camera.frames, recorder.frames, strict=True):
+        assert np.array_equal(sent, cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
+    capture = cv2.VideoCapture(str(out))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    ok, first = capture.read()
+    capture.release()
+    assert ok and np.abs(first.astype(int) - recorder.frames[0].image).mean() < 4
+    snap = pipeline.snapshot()
+    assert snap.frames == 12 and snap.inferences == 12
+    assert {"preprocess", "inference", "refine", "composite", "send"} <= set(snap.stage_ms)
+    assert not source._capture.isOpened()
+    assert not vcam_threads()
+
+
+def textured_frame(index: int, width: int = 192, height: int = 108) -> np.ndarray:
+    rng = np.random.default_rng(index)
+    frame = rng.integers(0, 120, (height, width, 3), dtype=np.uint8)
+    frame[..., 2] = 0  # no red outside the person
+    frame[height // 4 :, width // 3 : 2 * width // 3] = (20, 20, 230)
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["blur", "image", "video", "colour", "green", "passthrough"])
+def test_every_background_kind_through_the_pipeline(red_model, tmp_path, kind):
+    still = tmp_path / "frame.png"
+    cv2.imwrite(str(still), textured_frame(0))
+    picture = tmp_path / "backdrop.png"
+    backdrop = np.zeros((90, 160, 3), np.uint8)
+    backdrop[:, :80] = (255, 255, 255)
+    cv2.imwrite(str(picture), backdrop)
+    path = {"image": picture, "video": write_video(tmp_path / "bg.avi", frames=5)}.get(kind, "")
+    settings = base_settings(red_model, background=kind, background_path=str(path))
+    recorder = Recorder()
+    source = ImageSource(still, live=False, frames=3)
+    with Pipeline(settings, sinks=[PreviewSink(recorder)], source=source) as pipeline:
+        assert pipeline.wait(20.0)
+    assert pipeline.error is None and len(recorder.frames) == 3
+    frame = recorder.frames[-1]
+    person = frame.alpha == 255
+    scenery = frame.alpha == 0
+    assert person.sum() > 1000 and scenery.sum() > 1000
+    assert np.array_equal(frame.image[person], frame.original[person])
+    changed = np.abs(frame.image[scenery].astype(int) - frame.original[scenery]).mean()
+    if kind == "passthrough":
+        assert np.array_equal(frame.image, frame.original)
+    else:
+        assert changed > 10, f"{kind}: the background was not replaced"
+
+
+def test_threads_stop_and_the_camera_is_released(red_model, sample_video):
+    before = set(threading.enumerate())
+    camera = CameraSource(str(sample_video), fourcc="")  # a file opened like a device
+    pipeline = Pipeline(base_settings(red_model), source=camera)
+    pipeline.start()
+    pipeline.start()  # idempotent
+    assert pipeline.running and len(vcam_threads()) == 3
+    started = time.monotonic()
+    pipeline.stop()
+    assert time.monotonic() - started < 2.5
+    pipeline.stop()  # idempotent
+    assert not pipeline.running and pipeline.status.state in ("stopped", "error")
+    assert not camera._capture.isOpened()
+    assert not vcam_threads()
+    assert set(threading.enumerate()) <= before
+
+
+def test_a_lost_camera_is_reported_and_everything_is_released(red_model, sample_video, monkeypatch):
+    monkeypatch.setattr("vcam.sources.CAMERA_FAILURE_SECONDS", 0.1)
+    statuses = []
+    camera = CameraSource(str(sample_video), fourcc="")  # the "camera" runs out of frames
+    pipeline = Pipeline(base_settings(red_model), source=camera, on_status=statuses.append)
+    pipeline.start()
+    assert pipeline.wait(10.0)
+    assert pipeline.status.state == "error"
+    assert isinstance(pipeline.error, CameraError)
+    assert "stopped delivering frames" in pipeline.status.message
+    assert statuses[-1].state == "error"
+    assert not camera._capture.isOpened()
+    pipeline.stop()
+    assert not vcam_threads()
+
+
+def test_start_errors_come_before_any_thread(red_model, tmp_path, sample_video):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07broken")
+    source = VideoSource(sample_video, live=False)
+    pipeline = Pipeline(base_settings(corrupt), source=source)
+    with pytest.raises(ModelError, match="corrupt.onnx"):
+        pipeline.start()
+    assert pipeline.status.state == "error" and not vcam_threads()
+    with pytest.raises(CameraError, match="camera 7 not found"):
+        Pipeline(base_settings(red_model, source="camera", camera="7")).start()
+    with pytest.raises(BackgroundError):
+        Pipeline(
+            base_settings(red_model, background="image", background_path=str(tmp_path / "no.png")),
+            source=VideoSource(sample_video, live=False),
+        ).start()
+    with pytest.raises(InputError, match="not found"):
+        Pipeline(base_settings(red_model, source="video", input_path="/no/such.mp4")).start()
+    assert not vcam_threads()
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="Linux only")
+def test_no_virtual_camera_device_is_a_one_line_error(red_model, sample_video):
+    settings = base_settings(red_model, output="virtual", virtual_backend="v4l2loopback")
+    source = VideoSource(sample_video, live=False)
+    with pytest.raises(VirtualCameraError, match="sudo modprobe v4l2loopback"):
+        Pipeline(settings, source=source).start()
+    assert not source._capture.isOpened() and not vcam_threads()
+
+
+def test_live_settings_changes_apply_between_frames(red_model, tmp_path):
+    clip = write_video(tmp_path / "loop.avi", frames=10, fps=30.0)
+    recorder = Recorder()
+    settings = base_settings(red_model, source="video", input_path=str(clip), loop=True)
+    with Pipeline(settings, sinks=[PreviewSink(recorder)]) as pipeline:
+        recorder.wait_for(3)
+        check_person_kept_background_replaced(recorder.frames[-1])
+
+        # A bad new background raises and the running one stays.
+        broken = pipeline.settings.replace(background="image", background_path="/no/such.png")
+        with pytest.raises(BackgroundError):
+            pipeline.update(broken)
+        assert pipeline.settings.background == "colour" and pipeline.running
+        count = len(recorder.frames)
+        recorder.wait_for(count + 2)
+        check_person_kept_background_replaced(recorder.frames[-1])
+
+        # A new colour and mirror apply to the following frames.
+        pipeline.update(pipeline.settings.replace(colour="#0000ff", mirror=True))
+        count = len(recorder.frames)
+        recorder.wait_for(count + 3)
+        frame = recorder.frames[-1]
+        np.testing.assert_allclose(
+            frame.image, expected_blend(frame.original, frame.alpha, (255, 0, 0)), atol=1.01
+        )
+        marker, corner = frame.original[4:12, -12:-4], frame.original[4:12, 4:12]
+        assert np.ptp(marker.reshape(-1, 3).mean(0)) < 15  # the grey marker moved right
+        assert corner[..., 0].mean() > corner[..., 2].mean() + 100  # blue background on the left
+
+        # A bad model raises; the old one keeps running. A good one replaces it.
+        with pytest.raises(ModelError):
+            pipeline.update(pipeline.settings.replace(model=str(tmp_path / "missing.onnx")))
+        pipeline.update(pipeline.settings.replace(model=str(red_model), threads=1, feather=3.0))
+        count = len(recorder.frames)
+        recorder.wait_for(count + 2)
+
+        # Switching the source: a missing file raises and the old source stays.
+        with pytest.raises(InputError):
+            pipeline.update(pipeline.settings.replace(input_path=str(tmp_path / "gone.avi")))
+        count = len(recorder.frames)
+        recorder.wait_for(count + 2)
+        other = write_video(tmp_path / "other.avi", frames=10, size=(160, 90), fps=30.0)
+        pipeline.update(pipeline.settings.replace(input_path=str(other)))
+        deadline = time.monotonic() + 10
+        while recorder.frames[-1].original.shape != (90, 160, 3) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert recorder.frames[-1].original.shape == (90, 160, 3)
+
+        # Switching the output to a file opens it; a bad output raises and changes nothing.
+        with pytest.raises(OutputError):
+            pipeline.update(pipeline.settings.replace(output="file", output_path="x.xyz"))
+        out = tmp_path / "switched.avi"
+        pipeline.update(pipeline.settings.replace(output="file", output_path=str(out)))
+        count = len(recorder.frames)
+        recorder.wait_for(count + 3)
+        assert pipeline.running and pipeline.error is None
+    assert out.exists() and out.stat().st_size > 0
+    assert not vcam_threads()
+
+
+def test_update_before_start_just_keeps_the_settings(red_model):
+    pipeline = Pipeline(base_settings(red_model))
+    pipeline.update(pipeline.settings.replace(mirror=True, background="image"))
+    assert pipeline.settings.mirror and pipeline.status.state == "stopped"
+
+
+def test_a_slow_consumer_drops_frames_instead_of_queueing(red_model, tmp_path):
+    clip = write_video(tmp_path / "fast.avi", frames=60, fps=120.0)
+
+    def slow(_frame) -> None:
+        time.sleep(0.05)
+
+    recorder = Recorder()
+    source = VideoSource(clip, live=True)  # paced at 120 fps, newest frame wins
+    pipeline = Pipeline(
+        base_settings(red_model), sinks=[PreviewSink(slow), PreviewSink(recorder)], source=source
+    )
+    with pipeline:
+        assert pipeline.wait(20.0)
+    snap = pipeline.snapshot()
+    assert snap.dropped > 10
+    assert len(recorder.frames) + snap.dropped <= 60
+    indices = [f.index for f in recorder.frames]
+    assert indices == sorted(indices) and indices[-1] - indices[0] > len(indices)
+
+
+def test_infer_every_nth_frame_and_skip_unchanged_frames(red_model, tmp_path, sample_video):
+    settings = base_settings(red_model, infer_every=3)
+    with Pipeline(settings, source=VideoSource(sample_video, live=False)) as pipeline:
+        assert pipeline.wait(20.0)
+    assert pipeline.snapshot().frames == 12 and pipeline.snapshot().inferences == 4
+
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), synthetic_frame(0))
+    settings = base_settings(red_model, skip_static=True)
+    source = ImageSource(still, live=False, frames=8)
+    with Pipeline(settings, source=source) as pipeline:
+        assert pipeline.wait(20.0)
+    snap = pipeline.snapshot()
+    assert snap.frames == 8 and snap.inferences + snap.skipped == 8
+    assert snap.skipped >= 6
+
+
+def test_untrained_mmnet_runs_live_on_the_sample(model_path):
+    recorder = Recorder()
+    settings = Settings(
+        model=str(model_path), source="sample", width=320, height=180, output="none"
+    )
+    with Pipeline(settings, sinks=[PreviewSink(recorder)]) as pipeline:
+        recorder.wait_for(5)
+        snapshot = pipeline.snapshot()
+    assert snapshot.frames >= 5 and snapshot.inferences >= 1
+    frame = recorder.frames[-1]
+    assert frame.image.shape == (180, 320, 3) and frame.alpha.shape == (180, 320)
+    assert not vcam_threads()
+
+
+# -- offline conversion ---------------------------------------------------------------------
+
+
+def test_convert_video_processes_every_frame(red_model, tmp_path):
+    clip = write_video(tmp_path / "in.avi", frames=9)
+    out, alpha = tmp_path / "out.mp4", tmp_path / "alpha.avi"
+    seen = []
+    report = convert_video(
+        clip,
+        out,
+        base_settings(red_model),
+        alpha_path=alpha,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert report.frames == 9 and report.outputs == (out, alpha)
+    assert seen[-1] == (9, 9) and [d for d, _ in seen] == list(range(1, 10))
+    for path in (out, alpha):
+        assert int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT)) == 9
+    ok, matte = cv2.VideoCapture(str(alpha)).read()
+    assert ok and matte[80, 96].min() > 200 and matte[80, 10].max() < 50
+
+
+def test_convert_an_image_to_a_cutout_and_a_png_sequence(red_model, tmp_path):
+    still = tmp_path / "portrait.jpg"
+    cv2.imwrite(str(still), synthetic_frame(0), [cv2.IMWRITE_JPEG_QUALITY, 100])
+    cutout = tmp_path / "cutout.png"
+    convert_video(still, cutout, base_settings(red_model), content="rgba")
+    rgba = cv2.imread(str(cutout), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (108, 192, 4)
+    assert rgba[80, 96, 3] > 200 and rgba[80, 10, 3] < 50
+    folder = tmp_path / "frames"
+    report = convert_video(
+        write_video(tmp_path / "c.avi", frames=4), folder, base_settings(red_model)
+    )
+    assert report.frames == 4 and len(list(folder.glob("*.png"))) == 4
+
+
+def test_convert_errors(red_model, tmp_path, sample_video):
+    settings = base_settings(red_model)
+    with pytest.raises(InputError, match="not found"):
+        convert_video(tmp_path / "none.mp4", tmp_path / "o.mp4", settings)
+    with pytest.raises(OutputError, match="use .mp4"):
+        convert_video(sample_video, tmp_path / "o.txt", settings)
+    with pytest.raises(OutputError, match="cannot write a video into image"):
+        convert_video(sample_video, tmp_path / "o.png", settings)
+    with pytest.raises(OutputError, match="overwrite the input"):
+        convert_video(sample_video, sample_video, settings)
+    with pytest.raises(OutputError, match="does not exist"):
+        convert_video(sample_video, tmp_path / "no" / "o.mp4", settings)
