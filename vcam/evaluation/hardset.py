@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -165,15 +165,17 @@ def _match_colours(
 ) -> np.ndarray:
     """Move the person's Lab mean and spread ``strength`` of the way toward the background's."""
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
-    bg = cv2.cvtColor(background, cv2.COLOR_RGB2Lab).reshape(-1, 3)
-    fg = lab[mask > 0.5]
-    mu_f, sd_f = fg.mean(axis=0), fg.std(axis=0) + 1e-3
-    mu_b, sd_b = bg.mean(axis=0), bg.std(axis=0) + 1e-3
+    h, w = background.shape[:2]
+    small = cv2.resize(background, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    mu_b, sd_b = cv2.meanStdDev(cv2.cvtColor(small, cv2.COLOR_RGB2Lab))
+    mu_f, sd_f = cv2.meanStdDev(lab, mask=(mask > 0.5).astype(np.uint8))
+    mu_b, sd_b, mu_f, sd_f = (v.ravel().astype(np.float32) for v in (mu_b, sd_b, mu_f, sd_f))
+    sd_f, sd_b = sd_f + 1e-3, sd_b + 1e-3
     mu = mu_f + strength * (mu_b - mu_f)
     sd = sd_f + strength * (sd_b - sd_f)
     lab = (lab - mu_f) * (sd / sd_f) + mu
     lab[..., 0] = np.clip(lab[..., 0], 0.0, 100.0)
-    return np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0)
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -187,19 +189,24 @@ class _Placed:
     person_width: float
 
 
-def _prescale(cut: _Cutout, rgb: np.ndarray, scale: float) -> _Placed:
+def _prescale(cut: _Cutout, scale: float) -> _Placed:
     h, w = cut.mask.shape
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     inter = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     sx, sy = size[0] / w, size[1] / h
     top, bottom, left, right = cut.box
     return _Placed(
-        cv2.resize(rgb, size, interpolation=inter),
+        cv2.resize(cut.rgb, size, interpolation=inter),
         cv2.resize(cut.mask, size, interpolation=inter),
         anchor_x=(left + right) / 2 * sx,
         anchor_y=bottom * sy,
         person_width=(right - left) * sx,
     )
+
+
+def _recolour(placed: _Placed, background: np.ndarray, strength: float) -> _Placed:
+    """The placed person with colours pulled toward the background's (see _match_colours)."""
+    return replace(placed, rgb=_match_colours(placed.rgb, placed.mask, background, strength))
 
 
 def _centre_x(placed: _Placed, fraction: float, width: int) -> float:
@@ -318,8 +325,8 @@ def build_hardset(data_root: str | Path, out_dir: str | Path, config: HardSetCon
             bg_path = backgrounds[int(rng.integers(len(backgrounds)))]
             background = _background(bg_path, w, h, rng)
             strength = float(rng.uniform(0.1, 0.3))
-            rgb = _match_colours(cut.rgb, cut.mask, background, strength)
-            placed = _prescale(cut, rgb, fraction * h / (cut.box[1] - cut.box[0]))
+            placed = _prescale(cut, fraction * h / (cut.box[1] - cut.box[0]))
+            placed = _recolour(placed, background, strength)
             jitter = rng.uniform(-0.04, 0.04)
             centre = round(_centre_x(placed, POSITIONS[position] + jitter, w))
             look = _camera_look(rng)
@@ -347,9 +354,10 @@ def build_hardset(data_root: str | Path, out_dir: str | Path, config: HardSetCon
         cut = _cut_out(pair)
         bg_path = backgrounds[int(rng.integers(len(backgrounds)))]
         background = _background(bg_path, w, h, rng)
-        rgb = _match_colours(cut.rgb, cut.mask, background, float(rng.uniform(0.1, 0.3)))
+        strength = float(rng.uniform(0.1, 0.3))
         fraction = float(rng.uniform(0.45, 0.9))
-        placed = _prescale(cut, rgb, fraction * h / (cut.box[1] - cut.box[0]))
+        placed = _prescale(cut, fraction * h / (cut.box[1] - cut.box[0]))
+        placed = _recolour(placed, background, strength)
         centre = _centre_x(placed, float(rng.uniform(0.3, 0.7)), w)
         sway, zoom_amp = rng.uniform(0.01, 0.03), rng.uniform(0.02, 0.06)
         drop = rng.uniform(0.0, 0.02)
