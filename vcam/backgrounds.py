@@ -1,0 +1,590 @@
+"""Backdrops behind the person: blur, image, looping video, solid colour, green screen, none.
+
+Every kind has one method, ``composite(frame, alpha, out=None)``, that puts the frame's person
+(``alpha`` uint8, 255 = person) over the backdrop with the right compositor kernel, and
+``close()`` (only the video holds a resource). Build them with :func:`make_background`: it
+checks everything and loads the file before it returns, so a runtime that swaps backgrounds
+keeps the old one when the new one raises :class:`~vcam.errors.BackgroundError`.
+
+Images: PNG, JPEG, BMP, WebP, TIFF... as OpenCV reads them. Grey, 16-bit and float images are
+converted to 8-bit BGR; an alpha channel is flattened onto black. Images larger than
+``MAX_IMAGE_PIXELS`` (50 megapixels) are refused before they are decoded (their size is read
+from the file header), so a huge file cannot stall the camera; images whose longer side is
+over ``MAX_IMAGE_SIDE`` (3840) are downscaled once on load. Fitted copies are cached per
+frame size.
+
+Videos loop: one video frame per camera frame, back to the start at the end. Resized frames
+are kept in memory (up to ``cache_mb``) so a short clip is decoded only once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from vcam import compositor
+from vcam.errors import BackgroundError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("blur", "image", "video", "colour", "green", "passthrough")
+ALIASES = {
+    "color": "colour",
+    "none": "passthrough",
+    "greenscreen": "green",
+    "green-screen": "green",
+}
+FITS = ("cover", "contain")
+GREEN_BGR = (0, 255, 0)
+DEFAULT_COLOUR_BGR = (64, 52, 46)  # "#2e3440", the settings' default
+DEFAULT_BLUR_STRENGTH = 25.0
+MAX_IMAGE_PIXELS = 50_000_000
+MAX_IMAGE_SIDE = 3840
+PRESETS_DIR = Path(__file__).resolve().parent / "assets" / "backgrounds"
+PRESET_PREFIX = "preset:"
+
+
+@runtime_checkable
+class Background(Protocol):
+    """What the pipeline needs from a backdrop."""
+
+    kind: str
+
+    def composite(
+        self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The frame (BGR uint8) over this backdrop with ``alpha`` (uint8 HxW)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the backdrop holds (safe to call twice)."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# kinds
+
+
+class BlurBackground:
+    """The frame's own surroundings, blurred (see :func:`vcam.compositor.blend_blur`)."""
+
+    kind = "blur"
+
+    def __init__(self, strength: float = DEFAULT_BLUR_STRENGTH) -> None:
+        self.strength = _check_strength(strength)
+
+    def composite(
+        self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        return compositor.blend_blur(frame, alpha, self.strength, out)
+
+    def close(self) -> None:
+        pass
+
+
+class ColourBackground:
+    """A solid colour, given as (blue, green, red)."""
+
+    kind = "colour"
+
+    def __init__(self, bgr: tuple[int, int, int] = DEFAULT_COLOUR_BGR) -> None:
+        self.bgr = parse_colour(bgr)
+
+    def composite(
+        self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        return compositor.blend_colour(frame, alpha, self.bgr, out)
+
+    def close(self) -> None:
+        pass
+
+
+class GreenScreen(ColourBackground):
+    """Pure green (0, 255, 0) for chroma keying in other software."""
+
+    kind = "green"
+
+    def __init__(self, bgr: tuple[int, int, int] = GREEN_BGR) -> None:
+        super().__init__(bgr)
+
+
+class Passthrough:
+    """No replacement: the frame as it came (a copy, or written into ``out``)."""
+
+    kind = "passthrough"
+
+    def composite(
+        self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        if out is None:
+            return frame.copy()
+        out[...] = frame
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class ImageBackground:
+    """A still picture, fitted to the frame ("cover": fill and crop the overflow; "contain":
+    all of it, letterboxed on black). The fitted copy is cached for the frame size."""
+
+    kind = "image"
+
+    def __init__(self, path: str | Path, fit: str = "cover") -> None:
+        self.path = Path(path)
+        self.fit = _check_fit(fit)
+        self.image = load_image(self.path)
+        self._fitted: tuple[tuple[int, int], np.ndarray] | None = None
+
+    def backdrop(self, size_hw: tuple[int, int]) -> np.ndarray:
+        """The image fitted to ``size_hw`` (cached; do not modify it)."""
+        size_hw = (int(size_hw[0]), int(size_hw[1]))
+        if self._fitted is None or self._fitted[0] != size_hw:
+            self._fitted = (size_hw, fit_image(self.image, size_hw, self.fit))
+        return self._fitted[1]
+
+    def composite(
+        self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        return compositor.blend(frame, alpha, self.backdrop(frame.shape[:2]), out)
+
+    def close(self) -> None:
+        self._fitted = None
+
+
+class VideoBackground:
+    """A video that loops: each ``composite`` shows its next frame, fitted like an image.
+
+    Fitted frames are cached (up to ``cache_mb`` megabytes) during the first pass; when the
+    whole clip fits, later loops play from memory without decoding. Otherwise it rewinds the
+    file at the end. A frame size change empties the cache and starts the clip again."""
+
+    kind = "video"
+
+    def __init__(self, path: str | Path, fit: str = "cover", cache_mb: float = 256) -> None:
+        self.path = Path(path)
+        self.fit = _check_fit(fit)
+        self.cache_bytes = max(0.0, float(cache_mb)) * 1e6
+        _check_file(self.path, "video")
+        self._capture = _open_video(self.path)
+        ok, first = self._capture.read()
+        if not ok or first is None:
+            self._capture.release()
+            raise BackgroundError(
+                f"background video {self.path} has no frames OpenCV can decode: "
+                "use an MP4 (mp4v/H.264) or MJPG AVI file"
+            )
+        self._first = _to_bgr8(first, self.path)
+        self._pending: np.ndarray | None = self._first
+        self._size: tuple[int, int] | None = None
+        self._cache: list[np.ndarray] = []
+        self._cached_bytes = 0
+        self._cache_complete = False
+        self._caching = True
+        self._position = 0
+        self._last: np.ndarray | None = None
+        self._failed = False
+        self.loops = 0
+
+    def backdrop(self, size_hw: tuple[int, int]) -> np.ndarray:
+        """The clip's next frame fitted to ``size_hw`` (do not modify it)."""
+        size_hw = (int(size_hw[0]), int(size_hw[1]))
+        if size_hw != self._size:
+            self._restart(size_hw)
+        if self._cache_complete:
+            return self._from_cache()
+        raw = self._read()
+        if raw is None:  # the end of the clip
+            self.loops += 1
+            if self._caching and self._cache:
+                self._cache_complete = True  # all of it is in memory: no more decoding
+                if self._capture is not None:
+                    self._capture.release()
+                    self._capture = None
+                self._position = 0
+                return self._from_cache()
+            self._caching = False
+            raw = self._first if not self._failed and self._rewind() else None
+        if raw is None:  # nothing readable even after a rewind: hold the last picture
+            if self._last is None:
+                self._last = fit_image(self._first, size_hw, self.fit)
+            return self._last
+        fitted = fit_image(raw, size_hw, self.fit)
+        if self._caching:
+            if self._cached_bytes + fitted.nbytes <= self.cache_bytes:
+                self._cache.append(fitted)
+                self._cached_bytes += fitted.nbytes
+            else:
+                self._caching = False
+                self._cache, self._cached_bytes = [], 0
+                log.info("background video %s is too long to keep in memory", self.path)
+        self._last = fitted
+        return fitted
+
+    def _from_cache(self) -> np.ndarray:
+        index = self._position % len(self._cache)
+        if index == 0 and self._position > 0:
+            self.loops += 1
+        self._position += 1
+        self._last = self._cache[index]
+        return self._last
+
+    def composite(
+        self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        return compositor.blend(frame, alpha, self.backdrop(frame.shape[:2]), out)
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+        self._cache = []
+
+    def _restart(self, size_hw: tuple[int, int]) -> None:
+        self._size = size_hw
+        self._cache, self._cached_bytes = [], 0
+        self._cache_complete, self._caching = False, True
+        self._position = 0
+        self._last = None
+        if self._pending is None:  # frames were read already: start the clip again
+            self._pending = self._first if self._rewind() else None
+
+    def _read(self) -> np.ndarray | None:
+        """The next decoded frame, or None at the end of the clip."""
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        if self._capture is None:
+            return None
+        ok, frame = self._capture.read()
+        return _to_bgr8(frame, self.path) if ok and frame is not None else None
+
+    def _rewind(self) -> bool:
+        """Back to the start: seek to frame 0 and skip it (it is kept decoded as the first
+        frame), or reopen the file when seeking does not work."""
+        for reopen in (False, True):
+            if reopen or self._capture is None:
+                if self._capture is not None:
+                    self._capture.release()
+                try:
+                    self._capture = _open_video(self.path)
+                except BackgroundError as error:
+                    log.warning("%s; keeping its last frame", error)
+                    self._capture = None
+                    self._failed = True  # do not retry every frame
+                    return False
+            elif not self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0):
+                continue
+            ok, _ = self._capture.read()  # frame 0, which self._first holds
+            if ok:
+                return True
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# factory
+
+
+def make_background(
+    kind: str,
+    *,
+    path: str | Path | None = None,
+    colour: str | tuple[int, int, int] | None = None,
+    blur_strength: float | None = None,
+    fit: str = "cover",
+) -> Background:
+    """A ready background of ``kind`` ("blur", "image", "video", "colour", "green",
+    "passthrough"; "none" and "color" also work).
+
+    ``path``: the image or video file (or ``"preset:NAME"``, see :func:`presets`).
+    ``colour``: ``"#rrggbb"`` or a (blue, green, red) tuple, for "colour" ("green" is always
+    pure green, whatever ``colour`` says; ``path`` and ``colour`` are ignored by the kinds
+    that do not use them). ``blur_strength``: sigma in px at 720p (default 25).
+    ``fit``: "cover" or "contain" for images and videos.
+    Raises :class:`BackgroundError` (one line: what is wrong and what to do); nothing is
+    half-built when it does."""
+    name = str(kind).strip().lower()
+    name = ALIASES.get(name, name)
+    if name not in KINDS:
+        raise BackgroundError(f"background {kind!r} is not a kind: use one of {', '.join(KINDS)}")
+    if name == "blur":
+        return BlurBackground(DEFAULT_BLUR_STRENGTH if blur_strength is None else blur_strength)
+    if name == "colour":
+        return ColourBackground(DEFAULT_COLOUR_BGR if colour is None else colour)
+    if name == "green":
+        return GreenScreen()
+    if name == "passthrough":
+        return Passthrough()
+    if path is None or not str(path).strip():
+        raise BackgroundError(f"the {name} background needs a file: give the path of one")
+    resolved = resolve_path(path)
+    if name == "image":
+        return ImageBackground(resolved, fit)
+    return VideoBackground(resolved, fit)
+
+
+def presets() -> dict[str, Path]:
+    """The bundled background images, by name (e.g. "office" -> .../office.jpg)."""
+    if not PRESETS_DIR.is_dir():
+        return {}
+    return {
+        p.stem: p for p in sorted(PRESETS_DIR.iterdir()) if p.suffix.lower() in (".jpg", ".png")
+    }
+
+
+def resolve_path(path: str | Path) -> Path:
+    """``path`` as a file path; ``"preset:NAME"`` names a bundled image."""
+    text = str(path).strip()
+    if text.lower().startswith(PRESET_PREFIX):
+        name = text[len(PRESET_PREFIX) :].strip()
+        found = presets().get(name)
+        if found is None:
+            raise BackgroundError(
+                f"no preset background {name!r}: choose one of {', '.join(presets()) or 'none'}"
+            )
+        return found
+    return Path(text).expanduser()
+
+
+# ---------------------------------------------------------------------------------------------
+# images
+
+
+def parse_colour(colour: str | tuple[int, int, int] | list[int]) -> tuple[int, int, int]:
+    """``"#rrggbb"`` or a (blue, green, red) sequence of 0..255 as a BGR tuple."""
+    if isinstance(colour, str):
+        text = colour.strip()
+        if len(text) == 7 and text[0] == "#":
+            try:
+                red, green, blue = (int(text[i : i + 2], 16) for i in (1, 3, 5))
+                return blue, green, red
+            except ValueError:
+                pass
+        raise BackgroundError(f"colour {colour!r} is not a colour like '#00b140'")
+    try:
+        values = tuple(int(v) for v in colour)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+        raise BackgroundError(
+            f"colour {colour!r} must be '#rrggbb' or three values 0..255 (blue, green, red)"
+        )
+    return values  # type: ignore[return-value]
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """A background picture as BGR uint8, checked and converted (see the module notes)."""
+    path = Path(path)
+    _check_file(path, "image")
+    size = image_size(path)
+    if size is not None:
+        _check_pixels(path, *size)
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError as error:
+        raise BackgroundError(
+            f"background image {path} cannot be read ({error.strerror})"
+        ) from None
+    image = cv2.imdecode(data, _decode_flags(data, size)) if data.size else None
+    if image is None or image.size == 0:
+        raise BackgroundError(
+            f"background image {path} is not an image OpenCV can read: use a PNG or JPEG file"
+        )
+    _check_pixels(path, image.shape[1], image.shape[0])
+    image = _to_bgr8(image, path)
+    longest = max(image.shape[:2])
+    if longest > MAX_IMAGE_SIDE:
+        scale = MAX_IMAGE_SIDE / longest
+        size_wh = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = cv2.resize(image, size_wh, interpolation=cv2.INTER_AREA)
+        log.info("background image %s downscaled to %dx%d", path, *size_wh)
+    return np.ascontiguousarray(image)
+
+
+def fit_image(image: np.ndarray, size_hw: tuple[int, int], fit: str = "cover") -> np.ndarray:
+    """``image`` scaled to ``size_hw`` without distortion: "cover" fills the frame and crops
+    the overflow (centred), "contain" shows all of it, centred on black."""
+    height, width = size_hw
+    ih, iw = image.shape[:2]
+    scale = max(height / ih, width / iw) if fit == "cover" else min(height / ih, width / iw)
+    sw, sh = max(1, round(iw * scale)), max(1, round(ih * scale))
+    if fit == "cover":
+        sw, sh = max(sw, width), max(sh, height)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    scaled = (
+        image if (sw, sh) == (iw, ih) else cv2.resize(image, (sw, sh), interpolation=interpolation)
+    )
+    if fit == "cover":
+        top, left = (sh - height) // 2, (sw - width) // 2
+        return np.ascontiguousarray(scaled[top : top + height, left : left + width])
+    sw, sh = min(sw, width), min(sh, height)
+    out = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - sh) // 2, (width - sw) // 2
+    out[top : top + sh, left : left + sw] = scaled[:sh, :sw]
+    return out
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG, BMP, GIF or WebP header, without decoding; None when
+    the format is not one of these or the header is unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+                return struct.unpack(">II", head[16:24])
+            if head[:2] == b"BM" and len(head) >= 26:
+                width, height = struct.unpack("<ii", head[18:26])
+                return abs(width), abs(height)
+            if head[:6] in (b"GIF87a", b"GIF89a"):
+                return struct.unpack("<HH", head[6:10])
+            if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+                return _webp_size(head)
+            if head[:2] == b"\xff\xd8":
+                return _jpeg_size(f)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8X":
+        width = 1 + int.from_bytes(head[24:27], "little")
+        height = 1 + int.from_bytes(head[27:30], "little")
+        return width, height
+    if chunk == b"VP8L":
+        bits = int.from_bytes(head[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    return None
+
+
+def _jpeg_size(f) -> tuple[int, int] | None:
+    """Walk the JPEG markers to the frame header (SOFn) and read its size."""
+    f.seek(2)
+    for _ in range(1000):
+        byte = f.read(1)
+        while byte and byte != b"\xff":
+            byte = f.read(1)
+        while byte == b"\xff":
+            byte = f.read(1)
+        if not byte:
+            return None
+        marker = byte[0]
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            continue
+        length = struct.unpack(">H", f.read(2))[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">xHH", f.read(5))
+            return width, height
+        f.seek(length - 2, 1)
+    return None
+
+
+def _decode_flags(data: np.ndarray, size: tuple[int, int] | None) -> int:
+    """JPEG: colour with its EXIF orientation applied, decoded at 1/2, 1/4 or 1/8 when it is
+    that many times larger than needed (much faster). Others: as stored (16-bit, alpha)."""
+    if not (data.size > 2 and data[0] == 0xFF and data[1] == 0xD8):
+        return cv2.IMREAD_UNCHANGED
+    reduce = max(size) // MAX_IMAGE_SIDE if size else 1
+    if reduce >= 8:
+        return cv2.IMREAD_REDUCED_COLOR_8
+    if reduce >= 4:
+        return cv2.IMREAD_REDUCED_COLOR_4
+    if reduce >= 2:
+        return cv2.IMREAD_REDUCED_COLOR_2
+    return cv2.IMREAD_COLOR
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise BackgroundError(
+            f"background image {path} is {width}x{height} ({width * height / 1e6:.0f} MP): "
+            f"use one of at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels, e.g. resized "
+            "to 3840x2160"
+        )
+
+
+def _to_bgr8(image: np.ndarray, path: Path) -> np.ndarray:
+    """Any decoded picture (grey, grey+alpha, BGR, BGRA; 8/16-bit or float) as BGR uint8."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype in (np.float32, np.float64):
+        image = np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise BackgroundError(
+            f"background {path} has {image.dtype} pixels: save it as an 8-bit PNG or JPEG"
+        )
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    channels = image.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2BGR)
+    if channels == 2:  # grey + alpha: flatten onto black
+        grey = (image[..., 0].astype(np.uint16) * image[..., 1] + 127) // 255
+        return cv2.cvtColor(grey.astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    if channels == 4:  # BGRA: flatten onto black
+        alpha = image[..., 3:4].astype(np.uint16)
+        return ((image[..., :3].astype(np.uint16) * alpha + 127) // 255).astype(np.uint8)
+    if channels == 3:
+        return image
+    raise BackgroundError(
+        f"background {path} has {channels} colour channels: save it as an RGB PNG or JPEG"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def _check_file(path: Path, what: str) -> None:
+    if not path.exists():
+        raise BackgroundError(f"background {what} {path} does not exist: check the path")
+    if not path.is_file():
+        raise BackgroundError(f"background {what} {path} is not a file: choose a {what} file")
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as error:
+        raise BackgroundError(
+            f"background {what} {path} cannot be read ({error.strerror}): check its permissions"
+        ) from None
+    if path.stat().st_size == 0:
+        raise BackgroundError(f"background {what} {path} is empty: choose another file")
+
+
+def _open_video(path: Path) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise BackgroundError(
+            f"background video {path} cannot be opened as a video: use an MP4 or AVI file"
+        )
+    return capture
+
+
+def _check_fit(fit: str) -> str:
+    if fit not in FITS:
+        raise BackgroundError(f"background fit {fit!r} is not one of {', '.join(FITS)}")
+    return fit
+
+
+def _check_strength(strength: float) -> float:
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0.0 < value < math.inf:
+        raise BackgroundError(
+            f"blur strength {strength!r} must be a positive number (sigma in px at 720p)"
+        )
+    return value
