@@ -302,10 +302,7 @@ class Pipeline:
 
     def _set_status(self, state: str, message: str = "", error: VcamError | None = None) -> None:
         self._status = Status(state, message, error)
-        if error is not None:
-            log.error("%s", message)
-        else:
-            log.debug("pipeline %s %s", state, message)
+        log.info("pipeline %s: %s", state, message)  # errors also reach the caller: no repeat
         if self.on_status is not None:
             try:
                 self.on_status(self._status)

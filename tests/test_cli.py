@@ -1,0 +1,267 @@
+"""The ``vcam`` command as a user runs it: subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO, synthetic_frame, write_video
+
+from vcam.cli import build_parser, overrides
+from vcam.errors import SettingsError
+
+
+@pytest.fixture
+def env(tmp_path, config_dir, model_path, monkeypatch):
+    """Environment of a fresh headless machine: own config folder, the model as "fast"."""
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(model_path, models / "mmnet-fast.onnx")
+    environ = dict(os.environ)
+    environ.update(
+        VCAM_CONFIG_DIR=str(config_dir),
+        VCAM_MODELS_DIR=str(models),
+        PYTHONPATH=os.pathsep.join([str(REPO), environ.get("PYTHONPATH", "")]),
+    )
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        environ.pop(name, None)
+    return environ
+
+
+def vcam(env, *args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vcam", *map(str, args)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(result, code, *words) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("vcam: error: ")
+    for word in words:
+        assert word in lines[0]
+
+
+def frame_count(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+def test_version_and_help(env):
+    result = vcam(env, "--version")
+    assert result.returncode == 0 and result.stdout.startswith("vcam ")
+    result = vcam(env, "run", "--help")
+    assert result.returncode == 0 and "--background" in result.stdout
+
+
+def test_devices_on_a_headless_machine(env):
+    result = vcam(env, "devices")
+    assert result.returncode == 0, result.stderr
+    assert "cameras:" in result.stdout and "virtual camera:" in result.stdout
+    assert "fast: " in result.stdout and "mmnet-fast.onnx" in result.stdout
+    if sys.platform.startswith("linux") and not list(Path("/dev").glob("video*")):
+        assert "none found" in result.stdout
+        assert "sudo modprobe v4l2loopback" in result.stdout
+
+
+def test_run_without_camera_or_virtual_camera_falls_back_to_the_sample(env, tmp_path):
+    result = vcam(env, "run", "--width", 320, "--height", 180, "--duration", 2, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    first = result.stdout.splitlines()[0]
+    assert "no camera and no virtual camera" in first and "vcam-sample.mp4" in first
+    out = tmp_path / "vcam-sample.mp4"
+    assert frame_count(out) >= 10  # about 2 s at 30 fps; gaps are filled with repeats
+    ok, frame = cv2.VideoCapture(str(out)).read()
+    assert ok and frame.shape == (180, 320, 3)
+
+
+def test_demo_writes_the_sample_to_a_file(env, tmp_path):
+    out = tmp_path / "demo.avi"
+    result = vcam(
+        env, "demo", "--output", out, "--duration", 1.5, "--background", "#00ff00", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"into {out}" in result.stdout
+    assert frame_count(out) >= 5
+
+
+def test_matte_a_video_and_an_image(env, tmp_path, red_model):
+    clip = write_video(tmp_path / "in.avi", frames=6)
+    out = tmp_path / "out.mp4"
+    result = vcam(env, "matte", clip, out, "--model", red_model, "--background", "#00ff00")
+    assert result.returncode == 0, result.stderr
+    assert "6 frames" in result.stdout and frame_count(out) == 6
+    alpha = tmp_path / "alpha.avi"
+    result = vcam(env, "matte", clip, alpha, "--model", red_model, "--alpha", "--frames", 3)
+    assert result.returncode == 0 and frame_count(alpha) == 3
+    ok, matte = cv2.VideoCapture(str(alpha)).read()
+    assert ok and matte[80, 96].min() > 200 and matte[80, 10].max() < 50
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), synthetic_frame(0))
+    cutout = tmp_path / "cutout.png"
+    result = vcam(env, "matte", still, cutout, "--model", red_model, "--cutout")
+    assert result.returncode == 0, result.stderr
+    rgba = cv2.imread(str(cutout), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (108, 192, 4) and rgba[80, 96, 3] > 200 and rgba[80, 10, 3] < 50
+
+
+def test_errors_are_one_line_with_a_nonzero_exit(env, tmp_path):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not a model")
+    bad_settings = tmp_path / "bad.json"
+    bad_settings.write_text("{broken")
+    cases = [
+        (("run", "--camera", 9), 1, ["camera 9 not found"]),
+        (("run", "--sample", "--output", "virtual"), 1, ["virtual camera"]),
+        (("run", "--sample", "--model", corrupt, "--output", "none"), 1, ["corrupt.onnx"]),
+        (
+            ("run", "--sample", "--background", tmp_path / "none.png", "--output", "none"),
+            1,
+            ["none.png"],
+        ),
+        (("run", "--threshold", 5), 2, ["threshold: 5.0 is out of range"]),
+        (("run", "--output", "out.txt"), 2, ["output:"]),
+        (("--settings", bad_settings, "run"), 2, ["bad.json", "not valid JSON"]),
+        (("matte", tmp_path / "missing.mp4", tmp_path / "o.mp4"), 1, ["missing.mp4 not found"]),
+        (("ui",), 1, ["control panel"]),
+    ]
+    for args, code, words in cases:
+        assert_one_line_error(vcam(env, *args, cwd=tmp_path), code, *words)
+    if sys.platform.startswith("linux"):
+        result = vcam(env, "run", "--sample", "--output", "virtual", cwd=tmp_path)
+        assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=vcam" in (
+            result.stderr
+        )
+
+
+def test_a_corrupt_saved_config_is_moved_aside_with_a_warning(env, config_dir, tmp_path):
+    (config_dir / "settings.json").write_text("{not json")
+    result = vcam(env, "devices", cwd=tmp_path)
+    assert result.returncode == 0 or "corrupt" in result.stderr
+    result = vcam(env, "run", "--sample", "--output", "none", "--duration", 0.5, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "corrupt" in line]
+    assert len(warnings) == 1 and "Traceback" not in result.stderr
+    assert list(config_dir.glob("settings.json.corrupt-*"))
+
+
+def test_save_keeps_options_for_the_next_run(env, config_dir, tmp_path):
+    out = tmp_path / "saved.avi"
+    result = vcam(
+        env,
+        "run",
+        "--sample",
+        "--output",
+        out,
+        "--mirror",
+        "--duration",
+        0.5,
+        "--save",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    saved = (config_dir / "settings.json").read_text()
+    assert '"mirror": true' in saved and '"source": "sample"' in saved
+    out.unlink()
+    result = vcam(env, "run", "--duration", 0.5, cwd=tmp_path)  # no options: the saved ones
+    assert result.returncode == 0, result.stderr
+    assert out.exists()
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_signals_stop_the_pipeline_cleanly(env, tmp_path, sig, code):
+    out = tmp_path / "live.avi"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vcam",
+            "run",
+            "--sample",
+            "--width",
+            "320",
+            "--height",
+            "180",
+            "--output",
+            str(out),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while (not out.exists() or out.stat().st_size < 20000) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert frame_count(out) > 0  # the file was finished properly
+    if sig == signal.SIGTERM:
+        assert "frames to" in stdout
+    else:
+        assert stderr.strip().splitlines()[-1] == "vcam: interrupted"
+
+
+def test_overrides_map_options_to_settings():
+    parser = build_parser()
+    args = parser.parse_args(
+        [
+            "run",
+            "--camera",
+            "/dev/video2",
+            "--background",
+            "beach.jpg",
+            "--blur",
+            "9",
+            "--no-mirror",
+            "--output",
+            "out.avi",
+            "--device",
+            "/dev/video10",
+        ]
+    )
+    assert overrides(args) == {
+        "source": "camera",
+        "camera": "/dev/video2",
+        "background": "image",
+        "background_path": "beach.jpg",
+        "blur_strength": 9,
+        "mirror": False,
+        "output": "file",
+        "output_path": "out.avi",
+        "virtual_device": "/dev/video10",
+    }
+    args = parser.parse_args(["run", "--input", "clip.mp4", "--background", "#112233"])
+    assert overrides(args) == {
+        "source": "video",
+        "input_path": "clip.mp4",
+        "background": "colour",
+        "colour": "#112233",
+    }
+    args = parser.parse_args(["run", "--background", "sparkles"])
+    with pytest.raises(SettingsError, match="background: 'sparkles'"):
+        overrides(args)
+    assert np.dtype(np.uint8)  # numpy is importable next to the CLI
