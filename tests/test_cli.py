@@ -261,6 +261,8 @@ def test_overrides_map_options_to_settings():
         "background": "colour",
         "colour": "#112233",
     }
+    args = parser.parse_args(["run", "--background", "preset:office"])
+    assert overrides(args) == {"background": "image", "background_path": "preset:office"}
     args = parser.parse_args(["run", "--background", "sparkles"])
     with pytest.raises(SettingsError, match="background: 'sparkles'"):
         overrides(args)

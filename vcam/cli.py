@@ -76,7 +76,7 @@ def _look_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--background",
         metavar="KIND|FILE|#RRGGBB",
-        help=f"{', '.join(BACKGROUND_KINDS)}; an image or video file; or a colour",
+        help=f"{', '.join(BACKGROUND_KINDS)}; an image or video file; preset:NAME; a colour",
     )
     group.add_argument("--blur", type=int, metavar="SIGMA", help="blur strength 1..101 (25)")
     group.add_argument("--colour", "--color", dest="colour", help="colour like '#2e3440'")
@@ -155,6 +155,8 @@ def _background_changes(value: str | None) -> dict[str, object]:
         return {"background": value.lower()}
     if value.startswith("#"):
         return {"background": "colour", "colour": value}
+    if value.lower().startswith("preset:"):
+        return {"background": "image", "background_path": value}
     suffix = Path(value).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return {"background": "video", "background_path": value}
