@@ -60,22 +60,17 @@ def _blend_kernel(frame, alpha, background, out):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
-def _blend_colour_kernel(frame, alpha, b, g, r, out):  # pragma: no cover - compiled
+def _blend_colour_kernel(frame, alpha, colour, out):  # pragma: no cover - compiled
     height, width = alpha.shape
-    cb, cg, cr = np.uint16(b), np.uint16(g), np.uint16(r)
-    eight = np.uint16(8)
     for y in prange(height):
         f_row, a_row, o_row = frame[y], alpha[y], out[y]
         for x in range(width):
             a = np.uint16(a_row[x])
             na = np.uint16(255) - a
             k = 3 * x
-            v0 = a * np.uint16(f_row[k]) + na * cb + np.uint16(128)
-            v1 = a * np.uint16(f_row[k + 1]) + na * cg + np.uint16(128)
-            v2 = a * np.uint16(f_row[k + 2]) + na * cr + np.uint16(128)
-            o_row[k] = np.uint8((v0 + (v0 >> eight)) >> eight)
-            o_row[k + 1] = np.uint8((v1 + (v1 >> eight)) >> eight)
-            o_row[k + 2] = np.uint8((v2 + (v2 >> eight)) >> eight)
+            for c in range(3):
+                v = a * np.uint16(f_row[k + c]) + na * colour[c] + np.uint16(128)
+                o_row[k + c] = np.uint8((v + (v >> np.uint16(8))) >> np.uint16(8))
 
 
 @njit(**_JIT)
@@ -249,7 +244,8 @@ def blend_colour(
     if not all(0 <= v <= 255 for v in (b, g, r)):
         raise ValueError(f"colour {bgr} must have three values in 0..255")
     result = _output(out, frame.shape)
-    _blend_colour_kernel(_rows(frame), alpha, b, g, r, _rows(result))
+    colour = np.array([b, g, r], np.uint16)
+    _blend_colour_kernel(_rows(frame), alpha, colour, _rows(result))
     return result
 
 
