@@ -260,6 +260,7 @@ def test_live_settings_changes_apply_between_frames(red_model, tmp_path):
         # Switching the source: a missing file raises and the old source stays.
         with pytest.raises(InputError):
             pipeline.update(pipeline.settings.replace(input_path=str(tmp_path / "gone.avi")))
+        assert pipeline.settings.input_path == str(clip)
         count = len(recorder.frames)
         recorder.wait_for(count + 2)
         other = write_video(tmp_path / "other.avi", frames=10, size=(160, 90), fps=30.0)
@@ -272,6 +273,7 @@ def test_live_settings_changes_apply_between_frames(red_model, tmp_path):
         # Switching the output to a file opens it; a bad output raises and changes nothing.
         with pytest.raises(OutputError):
             pipeline.update(pipeline.settings.replace(output="file", output_path="x.xyz"))
+        assert pipeline.settings.output == "none" and len(pipeline.sinks) == 1
         out = tmp_path / "switched.avi"
         pipeline.update(pipeline.settings.replace(output="file", output_path=str(out)))
         count = len(recorder.frames)

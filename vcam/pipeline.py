@@ -65,7 +65,7 @@ DEFAULT_VIDEO_OUTPUT = "vcam-output.mp4"
 DEFAULT_PNG_OUTPUT = "vcam-frames"
 FIRST_ALPHA_TIMEOUT = 10.0  # seconds the first frame may wait for its alpha
 STATIC_THRESHOLD = 1.5  # mean grey-level change below which a frame counts as unchanged
-STATIC_MAX_AGE = 1.0  # seconds: infer at least this often even when nothing moves
+STATIC_MAX_AGE = 0.5  # seconds: infer at least this often even when nothing moves
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,20 +409,22 @@ class Pipeline:
             try:
                 with self._paused_worker():
                     self._swap(settings, changed, matter, background)
+                    self.settings = settings
             except BaseException:
                 if background is not None:
                     _close_quietly(background)
                 raise
-            self.settings = settings
             log.info("settings changed: %s", ", ".join(sorted(changed)))
 
     def _swap(self, settings: Settings, changed: set[str], matter, background) -> None:
         """Replace stages while the frame worker is paused (source and outputs first: they
-        are the ones that can still fail)."""
+        are the ones that can still fail; ``self.settings`` follows each step that worked)."""
         if changed & SOURCE_FIELDS and self._given_source is None:
             self._swap_source(settings)
+            self.settings = _adopt(self.settings, settings, SOURCE_FIELDS)
         if changed & OUTPUT_FIELDS:
             self._swap_sinks(settings)
+            self.settings = _adopt(self.settings, settings, OUTPUT_FIELDS)
         if matter is not None:
             self._matting.matter = matter
         if changed & EDGE_FIELDS:
@@ -584,6 +586,11 @@ class Pipeline:
         self._release()
         self._set_status(state, message, error)
         self._done.set()
+
+
+def _adopt(current: Settings, new: Settings, names: frozenset[str]) -> Settings:
+    """``current`` with the fields ``names`` taken from ``new``."""
+    return current.replace(**{name: getattr(new, name) for name in names})
 
 
 def _close_quietly(thing) -> None:
