@@ -1,0 +1,83 @@
+"""Training data: pair listing errors name the file; soft targets; the augmentation's geometry."""
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from datasets import make_data_folder
+
+from vcam.training.data import (
+    DataError,
+    build_set,
+    list_backgrounds,
+    list_pairs,
+    soft_target,
+)
+
+
+def test_pairs_are_matched_by_stem(tmp_path):
+    root = make_data_folder(tmp_path, {"portraits-shen2016": 3})
+    pairs = list_pairs(root / "portraits-shen2016" / "train")
+    assert [(i.stem, m.stem) for i, m in pairs] == [(f"0000{k}",) * 2 for k in range(3)]
+
+
+def test_a_missing_mask_names_the_image(tmp_path):
+    root = make_data_folder(tmp_path, {"portraits-shen2016": 3})
+    (root / "portraits-shen2016/train/mask/00001.png").unlink()
+    with pytest.raises(DataError, match="00001.jpg: no mask"):
+        list_pairs(root / "portraits-shen2016" / "train")
+
+
+def test_a_mask_without_image_and_a_size_mismatch_name_the_mask(tmp_path):
+    root = make_data_folder(tmp_path, {"portraits-shen2016": 2})
+    split = root / "portraits-shen2016" / "train"
+    (split / "image/00000.jpg").unlink()
+    with pytest.raises(DataError, match="00000.png: no image"):
+        list_pairs(split)
+    cv2.imwrite(str(split / "mask/00001.png"), np.zeros((10, 10), np.uint8))
+    (split / "mask/00000.png").unlink()
+    with pytest.raises(DataError, match="00001.png: mask is 10x10"):
+        build_set(split, (64, 48))
+
+
+def test_soft_target_is_soft_only_in_the_band():
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:30, 10:30] = 255
+    teacher = np.full((40, 40), 0.25, np.float32)
+    target = soft_target(mask, teacher, band=3)
+    assert target[20, 20] == 255 and target[0, 0] == 0  # far from the edge: the mask
+    assert target[10, 20] == 64 and target[8, 20] == 64  # on either side of the edge: teacher
+    blurred = soft_target(mask, None, band=3)
+    assert 0 < blurred[10, 20] < 255 and blurred[20, 20] == 255
+
+
+def test_backgrounds_leave_out_the_evaluation_packages(tmp_path):
+    root = make_data_folder(tmp_path, {"portraits-shen2016": 1})
+    paths = list_backgrounds(root / "backgrounds")
+    assert paths and all("ukui-wallpapers" not in str(p) for p in paths)
+
+
+def test_letterboxed_frames_replicate_their_border(tmp_path):
+    torch = pytest.importorskip("torch")
+    from vcam.training.augment import AugmentConfig, render
+
+    root = make_data_folder(tmp_path, {"portraits-shen2016": 4})
+    data = build_set(root / "portraits-shen2016" / "train", (96, 72))
+    quiet = AugmentConfig(noise_prob=0, jpeg_prob=0, blur_prob=0, lowres_prob=0)
+    images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()
+    alphas = torch.from_numpy(data.alphas)[:, None]
+    backgrounds = torch.from_numpy(np.stack([data.images[0]] * 2)).permute(0, 3, 1, 2)
+    rng = np.random.default_rng(0)
+    cfg = replace(quiet, frame_aspects=(16 / 9,), composite_prob=0.0)
+    image, alpha = render(images, alphas, backgrounds, (128, 128), rng, cfg)
+    assert image.shape == (4, 3, 128, 128) and alpha.shape == (4, 1, 128, 128)
+    assert 0 <= float(image.min()) and float(image.max()) <= 1
+    # A 16:9 frame in a square canvas occupies rows 28..99: the rows above copy its first row.
+    assert torch.allclose(image[:, :, :28], image[:, :, 28:29].expand(-1, -1, 28, -1), atol=1e-6)
+    assert torch.allclose(alpha[:, :, 100:], alpha[:, :, 99:100].expand(-1, -1, 28, -1), atol=1e-6)
+    # Composites keep alpha 0 outside the pasted photo and real content inside.
+    cfg = replace(quiet, composite_prob=1.0, portrait_height=(0.5, 0.5), frame_aspects=(-1.0,))
+    image, alpha = render(images, alphas, backgrounds, (128, 128), rng, cfg)
+    assert float(alpha[:, :, :20].max()) == 0.0  # a half-height photo anchored at the bottom
+    assert float(alpha.max()) > 0.9

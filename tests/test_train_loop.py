@@ -1,0 +1,143 @@
+"""Training: one step lowers the loss; a run checkpoints, validates, resumes; DDP on two CPUs;
+export parity."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datasets import make_data_folder
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from vcam.nets.mmnet import AlphaHead, MMNet  # noqa: E402
+from vcam.training.export import export_onnx  # noqa: E402
+from vcam.training.loop import TrainConfig, Trainer  # noqa: E402
+from vcam.training.losses import LossWeights, mmnet_loss  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_one_optimisation_step_lowers_the_loss():
+    torch.manual_seed(0)
+    net = MMNet(0.5).train()
+    image = torch.rand(4, 3, 64, 64)
+    target = torch.zeros(4, 1, 64, 64)
+    target[:, :, 20:, 16:48] = 1
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def loss():
+        logits, aux = net(image)
+        return mmnet_loss(logits, aux, target, image, LossWeights())[0]
+
+    before = loss()
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    with torch.no_grad():
+        after = loss()
+    assert after.item() < before.item()
+
+
+def tiny_config(tmp_path: Path, **overrides) -> TrainConfig:
+    data = make_data_folder(tmp_path / "data", {"portraits-shen2016": 8, "fullbody-ccp": 4})
+    values = dict(
+        data=str(data),
+        run_dir=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"),
+        sizes=[(64, 64), (48, 80)],
+        width=0.5,
+        epochs=2,
+        batch=4,
+        teacher="blur",
+        cache_size=(96, 64),
+        background_size=(48, 80),
+        val_fraction=0.3,
+        warmup_steps=2,
+        checkpoint_every=1,
+        recalibrate_bn=8,
+    )
+    values.update(overrides)
+    return TrainConfig.from_dict(values)
+
+
+def test_a_run_checkpoints_validates_and_resumes(tmp_path):
+    cfg = tiny_config(tmp_path, max_steps=3)
+    trainer = Trainer(cfg)
+    trainer.fit()  # stops after 3 steps, as an interrupted chunk would
+    assert trainer.step == 3 and (tmp_path / "run/last.pt").exists()
+    resumed = Trainer(tiny_config(tmp_path))
+    final = resumed.fit()
+    assert resumed.step == resumed.total_steps and final.name == "final.pt"
+    history = json.loads((tmp_path / "run/history.json").read_text())
+    assert [r["epoch"] for r in history if "epoch" in r] == [1, 2]
+    assert history[-1]["final"] and 0.0 <= history[-1]["val_iou"] <= 1.0
+    assert (tmp_path / "run/curves.png").stat().st_size > 1000
+    assert (tmp_path / "cache").is_dir()  # the decoded cache is reused by later runs
+
+
+def test_torchrun_with_two_gloo_processes(tmp_path):
+    pytest.importorskip("torch.distributed.run")
+    cfg = tiny_config(tmp_path, epochs=1)
+    config = tmp_path / "config.json"
+    values = {k: v for k, v in vars(cfg).items() if k not in ("loss", "augment")}
+    config.write_text(json.dumps(values))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", "29533", str(ROOT / "scripts/train.py"), "--config", str(config)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = json.loads((tmp_path / "run/history.json").read_text())
+    # Two processes share the epoch: half the steps of one process.
+    single = Trainer(tiny_config(tmp_path / "single", epochs=1))
+    assert history[0]["step"] == max(1, single.steps_per_epoch // 2)
+    assert (tmp_path / "run/final.pt").exists()
+
+
+def test_export_parity_metadata_and_folded_batchnorm(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(1)
+    net = MMNet(0.5).eval()
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # non-trivial statistics, as after training
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    for dynamic in (False, True):
+        path = export_onnx(net, tmp_path / f"m{dynamic}.onnx", 64, 96, dynamic=dynamic)
+        model = onnx.load(str(path))
+        assert "BatchNormalization" not in {n.op_type for n in model.graph.node}
+        meta = {p.key: p.value for p in model.metadata_props}
+        assert meta["vcam.input_height"] == "64" and meta["vcam.color_order"] == "RGB"
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+        ours = session.run(None, {"image": x})[0]
+        ref = AlphaHead(net)(torch.from_numpy(x)).detach().numpy()
+        assert ours.shape == (1, 1, 64, 96)
+        assert np.abs(ours - ref).max() < 1e-4
+    x = np.random.default_rng(1).random((1, 3, 128, 80), dtype=np.float32)
+    assert session.run(None, {"image": x})[0].shape == (1, 1, 128, 80)  # dynamic size
+    with pytest.raises(ValueError, match="multiples of 16"):
+        export_onnx(net, tmp_path / "bad.onnx", 100, 96)
+
+
+def test_export_script_checks_parity_and_rejects_bad_input(tmp_path):
+    net = MMNet(0.5)
+    ckpt = tmp_path / "c.pt"
+    torch.save({"model": net.state_dict(), "config": {"width": 0.5}, "step": 7}, ckpt)
+    out = tmp_path / "m.onnx"
+    script = str(ROOT / "scripts/export_onnx.py")
+    ok = subprocess.run([sys.executable, script, str(ckpt), "--size", "64x64", "--out", str(out)],
+                        capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "max |diff|" in ok.stdout and out.exists()
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    for bad in ("missing.pt", "junk.pt"):
+        r = subprocess.run([sys.executable, script, str(tmp_path / bad), "--out", str(out)],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r.returncode != 0 and "Traceback" not in r.stderr and bad in r.stderr
