@@ -13,7 +13,11 @@ Conventions:
 
 The kernels are numba ``@njit(parallel=True, cache=True)`` loops over rows. The first call in
 a fresh process compiles them (seconds) or loads them from numba's cache (about half a
-second): call :func:`warm_up` when the pipeline starts.
+second): call :func:`warm_up` when the pipeline starts. ``numba.set_num_threads(n)``, called
+in the thread that runs them, sets how many cores they use: on a 2-core machine that is busy
+with other work (inference, another process) one thread is steadier than two, whose parallel
+launch waits for a core (medians of 4-16 ms instead of about 1 ms were measured so;
+``scripts/benchmark.py stages`` shows both).
 """
 
 from __future__ import annotations
