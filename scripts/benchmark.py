@@ -46,6 +46,7 @@ from vcam.fitting import placement  # noqa: E402
 DEFAULT_MODEL = REPO / "models" / "mmnet-fast.onnx"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 BLUR_STRENGTH = 25  # the settings' default
+PREFERRED_WALL = "ColorfulCups"  # a photo with detail everywhere (plasma-workspace-wallpapers)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +94,9 @@ def realistic_frame(width: int, height: int, data: Path) -> tuple[np.ndarray, np
         person = cv2.imread(str(portraits[0]))
         mask_path = portraits[0].parent.parent / "mask" / (portraits[0].stem + ".png")
         mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-        wall = cv2.imread(str(walls[len(walls) // 2]))
+        preferred = [w for w in walls if w.stem == PREFERRED_WALL]
+        wall_path = preferred[0] if preferred else walls[len(walls) // 2]
+        wall = cv2.imread(str(wall_path))
         if person is not None and mask is not None and wall is not None:
             from vcam.backgrounds import fit_image
 
@@ -108,7 +111,7 @@ def realistic_frame(width: int, height: int, data: Path) -> tuple[np.ndarray, np
             canvas = room.copy()
             canvas[:, left : left + size[0]] = person
             frame = alpha[..., None] * canvas + (1 - alpha[..., None]) * room
-            label = f"{portraits[0].name} on {walls[len(walls) // 2].name}"
+            label = f"{portraits[0].name} on {wall_path.name}"
             return np.clip(frame + 0.5, 0, 255).astype(np.uint8), alpha, label
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
