@@ -128,7 +128,7 @@ class Matter:
         self._swap_rb = self.metadata.get("vcam.color_order", "RGB").upper() != "BGR"
         self._check_output()
         log.info(
-            "model %s: input %dx%d, providers %s",
+            "model %s: input %dx%d (width x height), providers %s",
             self.path.name,
             self.input_size[1],
             self.input_size[0],

@@ -302,7 +302,8 @@ class Pipeline:
 
     def _set_status(self, state: str, message: str = "", error: VcamError | None = None) -> None:
         self._status = Status(state, message, error)
-        log.info("pipeline %s: %s", state, message)  # errors also reach the caller: no repeat
+        # INFO, not ERROR: errors also reach the caller (raised or via on_status); no repeats.
+        log.info("pipeline %s%s", state, f": {message}" if message else "")
         if self.on_status is not None:
             try:
                 self.on_status(self._status)
