@@ -1,0 +1,51 @@
+"""Start the panel: parse its options, load the settings, style the app, show the window."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PyQt6.QtWidgets import QApplication
+
+from ui.main_window import MainWindow
+from ui.style import apply_style
+from vcam import load_settings
+from vcam.settings import settings_path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vcam ui", description="vcam's control panel")
+    parser.add_argument(
+        "--settings", metavar="FILE", help="read and save settings in FILE instead of the default"
+    )
+    return parser
+
+
+def create_app() -> QApplication:
+    """The running QApplication (made and styled if there is none yet)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("vcam")
+    app.setApplicationDisplayName("vcam")
+    app.setDesktopFileName("vcam")
+    apply_style(app)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Open the window and run until it closes. Raises SettingsError (one line) for a bad
+    ``--settings`` file, which the ``vcam`` command prints."""
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    if args.settings:
+        settings_file = Path(args.settings).expanduser()
+        settings = load_settings(settings_file, strict=settings_file.exists())
+    else:
+        settings_file = settings_path()
+        settings = load_settings()
+    app = create_app()
+    window = MainWindow(settings, settings_file)
+    window.show()
+    return app.exec()

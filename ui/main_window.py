@@ -1,0 +1,895 @@
+"""The control panel window: a large live preview on the left, grouped settings on the right.
+
+Every control edits one ``vcam.Settings`` (``self.settings``, saved to the settings file the
+command line uses) and the change is applied live to the running ``vcam.Pipeline`` through
+the worker thread. A change the engine rejects (a bad background file, a missing model, no
+virtual camera) leaves the running stage as it was, puts the control back and shows the
+engine's one-line message in the status line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import onnxruntime
+from PyQt6.QtCore import QSignalBlocker, Qt, QTimer
+from PyQt6.QtGui import QAction, QCloseEvent, QColor
+from PyQt6.QtWidgets import (
+    QColorDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSystemTrayIcon,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import icons, thumbnails
+from ui.preview import PreviewWidget
+from ui.stats_view import StatsStrip
+from ui.style import set_level
+from ui.widgets import ComboBox, Section, SegmentedControl, TileGrid, Toggle, ValueSlider
+from ui.worker import ApplyResult, Engine
+from vcam import Settings, SettingsError, VcamError, load_settings, resolve_model, save_settings
+from vcam.backgrounds import presets
+from vcam.matting import PROVIDER_NAMES
+from vcam.settings import PROVIDERS, field_names, settings_path
+from vcam.sinks import VirtualCameraSink, loopback_devices
+
+log = logging.getLogger(__name__)
+
+RESOLUTIONS = ((640, 360), (640, 480), (960, 540), (1280, 720), (1920, 1080))
+FRAME_RATES = (15.0, 24.0, 30.0, 60.0)
+KIND_TILES = (("passthrough", "None"), ("blur", "Blur"), ("colour", "Colour"), ("green", "Green"))
+FILE_TILE = "file"
+PRESET_PREFIX = "preset:"
+VIDEO_SUFFIXES = thumbnails.VIDEO_SUFFIXES
+PROVIDER_LABELS = {
+    "cpu": "CPU",
+    "auto": "Automatic",
+    "cuda": "CUDA",
+    "directml": "DirectML",
+    "coreml": "Core ML",
+}
+OUTPUT_ERRORS = ("VirtualCameraError", "OutputError")
+SAVE_DELAY_MS = 400
+STATS_INTERVAL_MS = 500
+ERROR_HOLD_S = 8.0  # an error stays in the status line at least this long
+SIDEBAR_WIDTH = 372
+
+IMAGE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.avi *.mkv *.webm)"
+INPUT_FILTER = "Videos and images (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.png *.jpg *.jpeg)"
+
+
+def _source_kind(path: str) -> str:
+    return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
+
+
+def _camera_key(device: object) -> str:
+    """A camera's settings value, with /dev/videoN and N treated alike."""
+    text = str(device)
+    return text[len("/dev/video") :] if text.startswith("/dev/video") else text
+
+
+def available_providers() -> set[str]:
+    """The settings' provider names onnxruntime can run here ("cpu" and "auto" always)."""
+    have = set(onnxruntime.get_available_providers())
+    return {"cpu", "auto"} | {name for name, ep in PROVIDER_NAMES.items() if ep in have}
+
+
+class MainWindow(QMainWindow):
+    """vcam's control panel."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        settings_file: str | Path | None = None,
+        tray: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings_file = Path(settings_file) if settings_file else settings_path()
+        self.settings = settings if settings is not None else load_settings(self.settings_file)
+        self.output_on = False  # the user wants the virtual camera (or file) running
+        self._output_pending = False
+        self._output_error = ""
+        self._no_camera = False  # no camera found: the preview shows the sample instead
+        self._cameras: list = []
+        self._cameras_known = False
+        self._error_until = 0.0
+        self._last_file_background = ""
+        self.tray: QSystemTrayIcon | None = None
+        self.engine: Engine | None = None
+
+        self.setWindowTitle("vcam")
+        self.setWindowIcon(icons.app_icon())
+        self.resize(1320, 820)
+        self.setMinimumSize(980, 620)
+
+        self._build()
+        self._sync_controls()
+
+        self._save_timer = QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.save_now)
+        self._stats_timer = QTimer(self, interval=STATS_INTERVAL_MS)
+        self._stats_timer.timeout.connect(self._show_stats)
+
+        self.engine = Engine(self._target(), self)
+        self.engine.mailbox.ready.connect(self._show_frame)
+        self.engine.result.connect(self._on_result)
+        self.engine.status.connect(self._on_status)
+        self.engine.cameras.connect(self._on_cameras)
+        self.tray = self._make_tray() if tray else None
+        self._stats_timer.start()
+        self.engine.find_cameras()
+        if self.settings.source != "camera":
+            self._push()  # a camera source waits for the camera list (see _on_cameras)
+        self._refresh_output()
+
+    # =========================================================================================
+    # Building the window
+
+    def _build(self) -> None:
+        root = QWidget()
+        root.setObjectName("root")
+        self.setCentralWidget(root)
+        layout = QHBoxLayout(root)
+        layout.setContentsMargins(18, 16, 18, 14)
+        layout.setSpacing(18)
+        layout.addLayout(self._build_preview_column(), 1)
+        layout.addLayout(self._build_sidebar())
+        self._build_status_bar()
+
+    def _build_preview_column(self) -> QVBoxLayout:
+        column = QVBoxLayout()
+        column.setSpacing(12)
+        header = QHBoxLayout()
+        header.setSpacing(10)
+        logo = QLabel()
+        logo.setPixmap(icons.app_icon().pixmap(32, 32))
+        header.addWidget(logo)
+        titles = QVBoxLayout()
+        titles.setSpacing(0)
+        title = QLabel("vcam")
+        title.setObjectName("appTitle")
+        subtitle = QLabel("Background replacement for video calls")
+        subtitle.setObjectName("appSubtitle")
+        titles.addWidget(title)
+        titles.addWidget(subtitle)
+        header.addLayout(titles)
+        header.addStretch(1)
+        self.view_mode = SegmentedControl(
+            [("before", "Before"), ("after", "After"), ("split", "Split")]
+        )
+        self.view_mode.setFixedWidth(270)
+        self.view_mode.changed.connect(self._set_view_mode)
+        header.addWidget(self.view_mode)
+        column.addLayout(header)
+        self.preview = PreviewWidget()
+        column.addWidget(self.preview, 1)
+        self.stats_strip = StatsStrip()
+        column.addWidget(self.stats_strip)
+        return column
+
+    def _build_sidebar(self) -> QVBoxLayout:
+        column = QVBoxLayout()
+        column.setSpacing(12)
+        body = QWidget()
+        body.setObjectName("sidebarBody")
+        sections = QVBoxLayout(body)
+        sections.setContentsMargins(0, 0, 8, 0)
+        sections.setSpacing(12)
+        for build in (
+            self._build_source,
+            self._build_background,
+            self._build_edges,
+            self._build_model,
+            self._build_output,
+        ):
+            sections.addWidget(build())
+        sections.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setObjectName("sidebar")
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(SIDEBAR_WIDTH)
+        column.addWidget(scroll, 1)
+        column.addWidget(self._build_footer())
+        return column
+
+    def _build_source(self) -> Section:
+        section = Section("Source")
+        self.camera_combo = ComboBox()
+        self.camera_combo.activated.connect(self._on_camera_chosen)
+        self.refresh_cameras = QToolButton()
+        self.refresh_cameras.setIcon(icons.refresh_icon())
+        self.refresh_cameras.setToolTip("Look for cameras again")
+        self.refresh_cameras.clicked.connect(self._refresh_cameras)
+        section.add_row("Camera", self.camera_combo, self.refresh_cameras)
+        self.resolution_combo = ComboBox()
+        self.resolution_combo.activated.connect(self._on_resolution_chosen)
+        section.add_row("Resolution", self.resolution_combo)
+        self.fps_combo = ComboBox()
+        for fps in FRAME_RATES:
+            self.fps_combo.addItem(f"{fps:g} fps", fps)
+        self.fps_combo.activated.connect(
+            lambda _i: self._change(fps=float(self.fps_combo.currentData()))
+        )
+        section.add_row("Frame rate", self.fps_combo)
+        self.mirror = Toggle()
+        self.mirror.toggled.connect(lambda on: self._change(mirror=on))
+        section.add_row("Mirror", self.mirror, expand=False)
+        return section
+
+    def _build_background(self) -> Section:
+        section = Section("Background")
+        self.background_tiles = TileGrid(columns=4)
+        self.background_tiles.add("passthrough", "None", thumbnails.none_tile())
+        self.background_tiles.add("blur", "Blur", thumbnails.blur_tile())
+        self.background_tiles.add("colour", "Colour", thumbnails.colour_tile(self.settings.colour))
+        self.background_tiles.add("green", "Green", thumbnails.green_tile())
+        for name, path in presets().items():
+            self.background_tiles.add(
+                PRESET_PREFIX + name, name.capitalize(), thumbnails.file_thumbnail(path)
+            )
+        self.background_tiles.add(FILE_TILE, "Your file…", thumbnails.add_file_tile())
+        self.background_tiles.clicked.connect(self._on_background_tile)
+        section.add(self.background_tiles)
+
+        self.blur_slider = ValueSlider("Blur strength", 1, 101, 1, lambda v: f"{v:.0f} px")
+        self.blur_slider.valueChanged.connect(lambda v: self._change(blur_strength=int(v)))
+        section.add(self.blur_slider)
+
+        self.colour_button = QPushButton()
+        self.colour_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.colour_button.clicked.connect(self._choose_colour)
+        self.colour_row = section.add_row("Colour", self.colour_button)
+
+        self.background_file = QLabel()
+        self.background_file.setObjectName("hint")
+        change = QPushButton("Change…")
+        change.clicked.connect(self._choose_background_file)
+        self.background_file_row = section.add_row("File", self.background_file, change)
+        return section
+
+    def _build_edges(self) -> Section:
+        section = Section("Edges")
+        self.threshold_slider = ValueSlider(
+            "Threshold", 0.0, 1.0, 0.01, lambda v: "soft" if v == 0 else f"{v:.2f}"
+        )
+        self.threshold_slider.valueChanged.connect(lambda v: self._change(threshold=v))
+        self.threshold_slider.setToolTip("How sure the model must be that a pixel is you (0: soft)")
+        section.add(self.threshold_slider)
+        self.feather_slider = ValueSlider(
+            "Feather", 0.0, 20.0, 0.5, lambda v: "off" if v == 0 else f"{v:.1f} px"
+        )
+        self.feather_slider.valueChanged.connect(lambda v: self._change(feather=v))
+        self.feather_slider.setToolTip("Softens the edge of the matte by this many pixels")
+        section.add(self.feather_slider)
+        self.smoothing_slider = ValueSlider(
+            "Temporal smoothing", 0.0, 0.95, 0.05, lambda v: "off" if v == 0 else f"{v * 100:.0f} %"
+        )
+        self.smoothing_slider.valueChanged.connect(lambda v: self._change(smoothing=v))
+        self.smoothing_slider.setToolTip("Steadies flickering edges (more: steadier, slower)")
+        section.add(self.smoothing_slider)
+        self.guided = Toggle()
+        self.guided.toggled.connect(lambda on: self._change(guided=on))
+        self.guided.setToolTip("Follow the picture's edges when enlarging the matte")
+        section.add_row("Edge-aware upscaling", self.guided, expand=False)
+        return section
+
+    def _build_model(self) -> Section:
+        section = Section("Model")
+        self.model_choice = SegmentedControl(
+            [("fast", "Fast"), ("quality", "Quality"), ("custom", "Custom…")]
+        )
+        self.model_choice.changed.connect(self._on_model_chosen)
+        section.add(self.model_choice)
+        self.model_hint = QLabel()
+        self.model_hint.setObjectName("hint")
+        self.model_hint.setWordWrap(True)
+        section.add(self.model_hint)
+        self.threads_spin = QSpinBox()
+        self.threads_spin.setRange(0, max(16, os.cpu_count() or 1))
+        self.threads_spin.setSpecialValueText("Automatic")
+        self.threads_spin.setSuffix(" threads")
+        self.threads_spin.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.threads_spin.valueChanged.connect(lambda n: self._change(threads=n))
+        section.add_row("Threads", self.threads_spin)
+        self.provider_combo = ComboBox()
+        usable = available_providers()
+        for name in PROVIDERS:
+            label = PROVIDER_LABELS.get(name, name)
+            self.provider_combo.addItem(label if name in usable else f"{label} (not here)", name)
+        self.provider_combo.activated.connect(
+            lambda _i: self._change(provider=self.provider_combo.currentData())
+        )
+        section.add_row("Runs on", self.provider_combo)
+        self.infer_spin = QSpinBox()
+        self.infer_spin.setRange(1, 30)
+        self.infer_spin.setSpecialValueText("every frame")
+        self.infer_spin.setPrefix("every ")
+        self.infer_spin.setSuffix(" frames")
+        self.infer_spin.valueChanged.connect(lambda n: self._change(infer_every=n))
+        section.add_row("Run model", self.infer_spin)
+        self.skip_static = Toggle()
+        self.skip_static.toggled.connect(lambda on: self._change(skip_static=on))
+        self.skip_static.setToolTip("Reuse the matte while the picture does not change")
+        section.add_row("Skip still frames", self.skip_static, expand=False)
+        return section
+
+    def _build_output(self) -> Section:
+        section = Section("Output")
+        self.output_choice = SegmentedControl(
+            [("virtual", "Virtual camera"), ("file", "Video file")]
+        )
+        self.output_choice.changed.connect(lambda kind: self._change(output=kind))
+        section.add(self.output_choice)
+        self.device_combo = ComboBox()
+        self.device_combo.setEditable(True)
+        self.device_combo.lineEdit().setPlaceholderText("Automatic")
+        self.device_combo.addItem("Automatic", "")
+        for path, label in loopback_devices():
+            self.device_combo.addItem(f"{path} ({label})" if label else path, path)
+        self.device_combo.activated.connect(self._on_device_chosen)
+        self.device_combo.lineEdit().editingFinished.connect(self._on_device_typed)
+        self.device_row = section.add_row("Device", self.device_combo)
+        self.output_path = QLineEdit()
+        self.output_path.setPlaceholderText("vcam-output.mp4")
+        self.output_path.editingFinished.connect(
+            lambda: self._change(output_path=self.output_path.text().strip())
+        )
+        browse = QToolButton()
+        browse.setIcon(icons.folder_icon())
+        browse.setToolTip("Choose where to save the video")
+        browse.clicked.connect(self._choose_output_file)
+        self.output_file_row = section.add_row("Save to", self.output_path, browse)
+        return section
+
+    def _build_footer(self) -> QWidget:
+        footer = QWidget()
+        footer.setObjectName("footer")
+        footer.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        footer.setFixedWidth(SIDEBAR_WIDTH - 8)
+        layout = QVBoxLayout(footer)
+        layout.setContentsMargins(14, 14, 14, 12)
+        layout.setSpacing(8)
+        self.start_button = QPushButton()
+        self.start_button.setObjectName("primary")
+        self.start_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.start_button.clicked.connect(self.toggle_output)
+        layout.addWidget(self.start_button)
+        self.output_status = QLabel()
+        self.output_status.setObjectName("hint")
+        self.output_status.setWordWrap(True)
+        self.output_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.output_status)
+        return footer
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(False)
+        self.status_message = QLabel()
+        self.status_message.setObjectName("message")
+        self.source_info = QLabel()
+        self.stats_label = QLabel("—")
+        bar.addWidget(self.status_message, 1)
+        bar.addPermanentWidget(self.source_info)
+        bar.addPermanentWidget(self.stats_label)
+
+    def _make_tray(self) -> QSystemTrayIcon | None:
+        """A tray icon with start/stop, when the desktop has a tray (else None)."""
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            log.info("no system tray here: the panel runs without a tray icon")
+            return None
+        tray = QSystemTrayIcon(icons.app_icon(), self)
+        menu = QMenu(self)
+        show = QAction("Show vcam", menu)
+        show.triggered.connect(self._show_window)
+        self.tray_toggle = QAction("Start virtual camera", menu)
+        self.tray_toggle.triggered.connect(self.toggle_output)
+        quit_action = QAction("Quit", menu)
+        quit_action.triggered.connect(self.close)
+        menu.addAction(show)
+        menu.addAction(self.tray_toggle)
+        menu.addSeparator()
+        menu.addAction(quit_action)
+        tray.setContextMenu(menu)
+        tray.setToolTip("vcam")
+        tray.activated.connect(
+            lambda reason: (
+                self._show_window() if reason == QSystemTrayIcon.ActivationReason.Trigger else None
+            )
+        )
+        tray.show()
+        return tray
+
+    def _show_window(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    # =========================================================================================
+    # Dialogs (methods, so tests can answer them)
+
+    def ask_open_file(self, title: str, filters: str) -> str:
+        path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
+        return path
+
+    def ask_save_file(self, title: str, filters: str) -> str:
+        path, _ = QFileDialog.getSaveFileName(self, title, "vcam-output.mp4", filters)
+        return path
+
+    def ask_colour(self, initial: str) -> str:
+        colour = QColorDialog.getColor(QColor(initial), self, "Background colour")
+        return colour.name() if colour.isValid() else ""
+
+    # =========================================================================================
+    # Settings: change, apply, save
+
+    def _change(self, **changes: object) -> None:
+        """Apply ``changes`` to the settings (validated), save them and send them live."""
+        try:
+            new = self.settings.replace(**changes)
+        except SettingsError as error:
+            self.show_message(str(error), "error")
+            self._sync_controls()
+            return
+        if "source" in changes or "camera" in changes:
+            self._no_camera = False
+        if new == self.settings:
+            return
+        self.settings = new
+        self._schedule_save()
+        self._sync_controls()
+        self._push()
+        self._refresh_output()
+
+    def _target(self) -> Settings:
+        """What the pipeline should run: the settings, with the output off unless started
+        and the sample in place of a camera that is not there."""
+        target = self.settings
+        output = target.output if self.output_on else "none"
+        if self.output_on and output == "none":
+            output = "virtual"
+        source = "sample" if self._no_camera and target.source == "camera" else target.source
+        return target.replace(output=output, source=source)
+
+    def _push(self) -> None:
+        if self.engine is not None:
+            self.engine.apply(self._target())
+
+    def _schedule_save(self) -> None:
+        self._save_timer.start()
+
+    def save_now(self) -> None:
+        """Write the settings file now (it is also written shortly after every change)."""
+        self._save_timer.stop()
+        try:
+            save_settings(self.settings, self.settings_file)
+        except SettingsError as error:
+            self.show_message(str(error), "error")
+
+    def _on_result(self, result: ApplyResult) -> None:
+        """The worker applied (or refused) a request: show what actually runs."""
+        reverted = {}
+        for name in field_names():
+            if name == "output" or (name == "source" and self._no_camera):
+                continue
+            asked, got = getattr(result.requested, name), getattr(result.applied, name)
+            if asked != got and getattr(self.settings, name) == asked:
+                reverted[name] = got  # refused, and the user has not moved on since
+        if reverted:
+            self.settings = self.settings.replace(**reverted)
+            self._schedule_save()
+        wanted_output = result.requested.output != "none"
+        if wanted_output and (not result.running or result.applied.output == "none"):
+            self.output_on = False  # the output could not start
+        self._output_pending = False
+        if result.error:
+            self.show_message(result.error, "error")
+            if result.error_kind in OUTPUT_ERRORS or (wanted_output and not self.output_on):
+                self._output_error = result.error
+            if not result.running:
+                self.preview.clear(result.error)
+        elif self.output_on:
+            self._output_error = ""
+        self._sync_controls()
+        self._refresh_output()
+
+    def _on_status(self, status) -> None:
+        if status.state == "starting":
+            self.preview.set_placeholder("Starting…")
+            self.show_message("Starting…")
+        elif status.state == "running":
+            self.show_message("Live: " + status.message.replace(" -> ", " → "))
+        elif status.state == "error":
+            self.show_message(status.message, "error")
+            if not self.engine.pipeline.running:
+                self.preview.clear(status.message)
+        elif status.state == "ended":
+            self.show_message(f"{status.message}: choose a source to continue", "warning")
+        self._refresh_output()
+
+    # =========================================================================================
+    # Controls -> settings
+
+    def _set_view_mode(self, mode: str) -> None:
+        self.preview.set_mode(mode)
+
+    def _on_camera_chosen(self, index: int) -> None:
+        kind, value = self.camera_combo.itemData(index) or ("", "")
+        if kind == "camera":
+            self._change(source="camera", camera=str(value))
+        elif kind == "sample":
+            if self._no_camera and self.settings.source == "camera":
+                self._no_camera = False
+            self._change(source="sample")
+        elif kind == "input":
+            self._change(source=_source_kind(value), input_path=value)
+        elif kind == "open":
+            path = self.ask_open_file("Open a video or image", INPUT_FILTER)
+            if path:
+                self._change(source=_source_kind(path), input_path=path)
+            else:
+                self._sync_controls()
+        else:
+            self._sync_controls()
+
+    def _on_resolution_chosen(self, index: int) -> None:
+        width, height = self.resolution_combo.itemData(index)
+        self._change(width=width, height=height)
+
+    def _refresh_cameras(self) -> None:
+        self.refresh_cameras.setEnabled(False)
+        self.show_message("Looking for cameras…")
+        self.engine.find_cameras()
+
+    def _on_cameras(self, cameras: list) -> None:
+        """The camera list arrived: fill the combo; with no camera, show the sample."""
+        first = not self._cameras_known
+        self._cameras, self._cameras_known = list(cameras), True
+        self.refresh_cameras.setEnabled(True)
+        s = self.settings
+        changed = False
+        if s.source == "camera" and (first or self._no_camera):
+            before = (self._no_camera, s.camera)
+            if _camera_key(s.camera) in {_camera_key(c.device) for c in self._cameras}:
+                self._no_camera = False
+            elif self._cameras:  # another camera is there: use it rather than show nothing
+                self.settings = s.replace(camera=str(self._cameras[0].device))
+                self._no_camera = False
+                self._schedule_save()
+            else:
+                self._no_camera = True
+            changed = first or before != (self._no_camera, self.settings.camera)
+        if not self._cameras:
+            note = ": showing the bundled sample" if self._no_camera else ""
+            self.show_message("No camera found" + note, "warning" if note else "")
+        else:
+            self.show_message(f"Cameras found: {len(self._cameras)}")
+        self._sync_controls()
+        if changed:
+            self._push()
+
+    def _on_background_tile(self, key: str) -> None:
+        if key == FILE_TILE:
+            self._choose_background_file()
+        elif key.startswith(PRESET_PREFIX):
+            self._change(background="image", background_path=key)
+        else:
+            self._change(background=key)
+
+    def _choose_background_file(self) -> None:
+        path = self.ask_open_file("Choose a background image or video", IMAGE_FILTER)
+        if path:
+            kind = "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
+            self._change(background=kind, background_path=path)
+
+    def _choose_colour(self) -> None:
+        colour = self.ask_colour(self.settings.colour)
+        if colour:
+            self._change(background="colour", colour=colour)
+
+    def _on_model_chosen(self, key: str) -> None:
+        if key != "custom":
+            self._change(model=key)
+            return
+        path = self.ask_open_file("Choose an MMNet model", "ONNX models (*.onnx)")
+        if path:
+            self._change(model=path)
+        else:
+            self._sync_controls()
+
+    def _on_device_chosen(self, index: int) -> None:
+        self._change(virtual_device=self.device_combo.itemData(index) or "")
+
+    def _on_device_typed(self) -> None:
+        text = self.device_combo.currentText().strip()
+        if text == "Automatic":
+            text = ""
+        for index in range(self.device_combo.count()):
+            if self.device_combo.itemText(index) == text:
+                text = self.device_combo.itemData(index) or ""
+        self._change(virtual_device=text)
+
+    def _choose_output_file(self) -> None:
+        path = self.ask_save_file("Save the video as", "Videos (*.mp4 *.avi)")
+        if path:
+            self._change(output="file", output_path=path)
+
+    def toggle_output(self) -> None:
+        """Start or stop the virtual camera (or the file recording)."""
+        if self.output_on:
+            self.output_on = False
+        else:
+            if self.settings.output not in ("virtual", "file", "png"):
+                self.settings = self.settings.replace(output="virtual")
+                self._schedule_save()
+            self.output_on = True
+            self._output_error = ""
+        self._output_pending = True
+        self._push()
+        self._refresh_output()
+
+    # =========================================================================================
+    # Settings -> controls
+
+    def _sync_controls(self) -> None:
+        """Show ``self.settings`` in every control (without triggering changes)."""
+        s = self.settings
+        self._fill_camera_combo()
+        self._fill_resolution_combo()
+        blockers = [
+            QSignalBlocker(w)
+            for w in (
+                self.fps_combo,
+                self.threads_spin,
+                self.infer_spin,
+                self.provider_combo,
+                self.device_combo,
+                self.output_path,
+            )
+        ]
+        index = self.fps_combo.findData(s.fps)
+        if index < 0:
+            self.fps_combo.addItem(f"{s.fps:g} fps", s.fps)
+            index = self.fps_combo.count() - 1
+        self.fps_combo.setCurrentIndex(index)
+        file_source = s.source in ("video", "image") and not self._no_camera
+        self.resolution_combo.setEnabled(not file_source)
+        self.fps_combo.setEnabled(s.source != "video" or self._no_camera)
+        self.mirror.set_value(s.mirror)
+
+        self.background_tiles.set_value(self._background_key())
+        self.background_tiles.tiles["colour"].set_picture(thumbnails.colour_tile(s.colour))
+        self.blur_slider.set_value(s.blur_strength)
+        self.blur_slider.setVisible(s.background == "blur")
+        self.colour_button.setText(s.colour.upper())
+        self.colour_button.setIcon(self._swatch_icon(s.colour))
+        self.colour_row.setVisible(s.background == "colour")
+        custom = self._background_key() == FILE_TILE
+        self.background_file_row.setVisible(custom)
+        if custom:
+            self.background_file.setText(Path(s.background_path).name)
+            self.background_file.setToolTip(s.background_path)
+            if s.background_path != self._last_file_background:
+                self._last_file_background = s.background_path
+                picture = thumbnails.file_thumbnail(s.background_path)
+                self.background_tiles.tiles[FILE_TILE].set_picture(
+                    picture or thumbnails.add_file_tile()
+                )
+
+        self.threshold_slider.set_value(s.threshold)
+        self.feather_slider.set_value(s.feather)
+        self.smoothing_slider.set_value(s.smoothing)
+        self.guided.set_value(s.guided)
+
+        model_key = s.model if s.model in ("fast", "quality") else "custom"
+        self.model_choice.set_value(model_key)
+        self._show_model_hint()
+        self.threads_spin.setValue(s.threads)
+        self.infer_spin.setValue(s.infer_every)
+        self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(s.provider)))
+        self.skip_static.set_value(s.skip_static)
+
+        self.output_choice.set_value("file" if s.output in ("file", "png") else "virtual")
+        index = self.device_combo.findData(s.virtual_device)
+        if index >= 0:
+            self.device_combo.setCurrentIndex(index)
+        else:
+            self.device_combo.setEditText(s.virtual_device)
+        self.output_path.setText(s.output_path)
+        is_file = s.output in ("file", "png")
+        self.device_row.setVisible(not is_file)
+        self.output_file_row.setVisible(is_file)
+        del blockers
+
+    def _background_key(self) -> str:
+        s = self.settings
+        if s.background in ("image", "video"):
+            if s.background_path.lower().startswith(PRESET_PREFIX):
+                return PRESET_PREFIX + s.background_path[len(PRESET_PREFIX) :].strip()
+            return FILE_TILE
+        return s.background
+
+    def _fill_camera_combo(self) -> None:
+        s = self.settings
+        combo = self.camera_combo
+        with QSignalBlocker(combo):
+            combo.clear()
+            selected = -1
+            if not self._cameras_known:
+                combo.addItem("Looking for cameras…", ("", ""))
+                combo.model().item(0).setEnabled(False)
+            elif not self._cameras:
+                combo.addItem("No camera found", ("", ""))
+                combo.model().item(0).setEnabled(False)
+            for camera in self._cameras:
+                label = camera.label or f"Camera {_camera_key(camera.device)}"
+                combo.addItem(
+                    f"{label} · {camera.width}×{camera.height}", ("camera", str(camera.device))
+                )
+                if s.source == "camera" and _camera_key(camera.device) == _camera_key(s.camera):
+                    selected = combo.count() - 1
+            if s.source == "camera" and selected < 0 and not self._no_camera:
+                combo.addItem(f"Camera {s.camera}", ("camera", s.camera))
+                selected = combo.count() - 1
+            combo.insertSeparator(combo.count())
+            combo.addItem("Bundled sample", ("sample", ""))
+            if s.source == "sample" or (self._no_camera and s.source == "camera"):
+                selected = combo.count() - 1
+            if s.source in ("video", "image") and s.input_path:
+                combo.addItem(f"File · {Path(s.input_path).name}", ("input", s.input_path))
+                combo.setItemData(combo.count() - 1, s.input_path, Qt.ItemDataRole.ToolTipRole)
+                selected = combo.count() - 1
+            combo.addItem("Open video or image…", ("open", ""))
+            combo.setCurrentIndex(max(0, selected))
+
+    def _fill_resolution_combo(self) -> None:
+        s = self.settings
+        combo = self.resolution_combo
+        with QSignalBlocker(combo):
+            combo.clear()
+            sizes = list(RESOLUTIONS)
+            if (s.width, s.height) not in sizes:
+                sizes.append((s.width, s.height))
+            for width, height in sizes:
+                combo.addItem(f"{width} × {height}", (width, height))
+            combo.setCurrentIndex(sizes.index((s.width, s.height)))
+
+    def _show_model_hint(self) -> None:
+        model = self.settings.model
+        try:
+            path = resolve_model(model)
+        except VcamError as error:
+            self.model_hint.setText(str(error))
+            set_level(self.model_hint, "warning")
+            return
+        detail = "quick, for slower laptops" if model == "fast" else "sharper edges, more CPU"
+        if model not in ("fast", "quality"):
+            detail = "your own model file"
+        self.model_hint.setText(f"{path.name} · {detail}")
+        self.model_hint.setToolTip(str(path))
+        set_level(self.model_hint, "")
+
+    @staticmethod
+    def _swatch_icon(colour: str):
+        from PyQt6.QtGui import QIcon, QPainter, QPixmap
+
+        pixmap = QPixmap(16, 16)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(QColor(colour))
+        painter.setPen(QColor(255, 255, 255, 90))
+        painter.drawRoundedRect(1, 1, 14, 14, 4, 4)
+        painter.end()
+        return QIcon(pixmap)
+
+    def _refresh_output(self) -> None:
+        """The Start/Stop button, the output status line and the tray's menu."""
+        s = self.settings
+        is_file = s.output in ("file", "png")
+        running = self.engine is not None and self.engine.pipeline.running
+        live = self.output_on and running and not self._output_pending
+        if self._output_pending:
+            text = "Stopping…" if not self.output_on else "Starting…"
+        elif self.output_on:
+            text = "Stop recording" if is_file else "Stop virtual camera"
+        else:
+            text = "Start recording" if is_file else "Start virtual camera"
+        self.start_button.setText(text)
+        self.start_button.setIcon(icons.camera_icon(recording=self.output_on))
+        self.start_button.setEnabled(not self._output_pending)
+        self.start_button.setProperty("live", self.output_on)
+        self.start_button.style().unpolish(self.start_button)
+        self.start_button.style().polish(self.start_button)
+        if self._output_error and not self.output_on:
+            self.output_status.setText(self._output_error)
+            set_level(self.output_status, "error")
+        elif live:
+            where = self._output_name()
+            self.output_status.setText(f"● Live — {where}")
+            set_level(self.output_status, "ok")
+        else:
+            what = "Recording" if is_file else "Virtual camera"
+            self.output_status.setText(f"{what} is off")
+            set_level(self.output_status, "")
+        self.preview.set_badge("LIVE" if live and not is_file else "REC" if live else "")
+        if self.tray is not None:
+            self.tray_toggle.setText(text)
+            self.tray.setIcon(icons.app_icon(live=live))
+
+    def _output_name(self) -> str:
+        s = self.settings
+        if s.output in ("file", "png"):
+            return f"saving to {s.output_path or 'vcam-output.mp4'}"
+        for sink in self.engine.pipeline.sinks:
+            if isinstance(sink, VirtualCameraSink) and sink.device_name:
+                return f"sending to {sink.device_name}"
+        return "sending to the virtual camera"
+
+    # =========================================================================================
+    # Preview, status line and stats
+
+    def _show_frame(self) -> None:
+        frame = self.engine.mailbox.take()
+        if frame is not None:
+            self.preview.show_frame(frame)
+
+    def show_message(self, text: str, level: str = "") -> None:
+        """A message in the status line; an error is not hidden by ordinary news for a while."""
+        now = time.monotonic()
+        if level != "error" and now < self._error_until:
+            return
+        self._error_until = now + ERROR_HOLD_S if level == "error" else 0.0
+        self.status_message.setText(text)
+        self.status_message.setToolTip(text)
+        set_level(self.status_message, level)
+
+    def _show_stats(self) -> None:
+        pipeline = self.engine.pipeline
+        if not pipeline.running:
+            self.stats_label.setText("—")
+            self.source_info.setText("")
+            self.stats_strip.set_snapshot(None, self.settings.fps)
+            return
+        snap = pipeline.snapshot()
+        source = pipeline.source
+        self.stats_strip.set_snapshot(snap, source.fps if source is not None else self.settings.fps)
+        ms = snap.stage_ms
+        model = (ms.get("preprocess") or 0.0) + (ms.get("inference") or 0.0)
+        parts = [f"{snap.fps:.0f} fps"]
+        if "inference" in ms:
+            parts.append(f"model {model:.0f} ms")
+        for stage in ("refine", "composite"):
+            if stage in ms:
+                parts.append(f"{stage} {ms[stage]:.0f} ms")
+        if "latency" in ms:
+            parts.append(f"latency {ms['latency']:.0f} ms")
+        self.stats_label.setText("  ·  ".join(parts))
+        if source is not None:
+            self.source_info.setText(f"{source} · {source.width}×{source.height}")
+
+    # =========================================================================================
+    # Closing
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        """Save, stop capture (threads joined, camera released), then close."""
+        self._stats_timer.stop()
+        self.save_now()
+        self.engine.shutdown()
+        if self.tray is not None:
+            self.tray.hide()
+        event.accept()
