@@ -528,7 +528,7 @@ class MainWindow(QMainWindow):
         self.preview.set_mode(mode)
 
     def _on_camera_chosen(self, index: int) -> None:
-        kind, value = self.camera_combo.itemData(index) or ("", "")
+        kind, _, value = str(self.camera_combo.itemData(index) or "").partition(":")
         if kind == "camera":
             self._change(source="camera", camera=str(value))
         elif kind == "sample":
@@ -547,7 +547,7 @@ class MainWindow(QMainWindow):
             self._sync_controls()
 
     def _on_resolution_chosen(self, index: int) -> None:
-        width, height = self.resolution_combo.itemData(index)
+        width, height = (int(n) for n in self.resolution_combo.itemData(index).split("x"))
         self._change(width=width, height=height)
 
     def _refresh_cameras(self) -> None:
@@ -730,30 +730,30 @@ class MainWindow(QMainWindow):
             combo.clear()
             selected = -1
             if not self._cameras_known:
-                combo.addItem("Looking for cameras…", ("", ""))
+                combo.addItem("Looking for cameras…", "")
                 combo.model().item(0).setEnabled(False)
             elif not self._cameras:
-                combo.addItem("No camera found", ("", ""))
+                combo.addItem("No camera found", "")
                 combo.model().item(0).setEnabled(False)
             for camera in self._cameras:
                 label = camera.label or f"Camera {_camera_key(camera.device)}"
                 combo.addItem(
-                    f"{label} · {camera.width}×{camera.height}", ("camera", str(camera.device))
+                    f"{label} · {camera.width}×{camera.height}", f"camera:{camera.device}"
                 )
                 if s.source == "camera" and _camera_key(camera.device) == _camera_key(s.camera):
                     selected = combo.count() - 1
             if s.source == "camera" and selected < 0 and not self._no_camera:
-                combo.addItem(f"Camera {s.camera}", ("camera", s.camera))
+                combo.addItem(f"Camera {s.camera}", f"camera:{s.camera}")
                 selected = combo.count() - 1
             combo.insertSeparator(combo.count())
-            combo.addItem("Bundled sample", ("sample", ""))
+            combo.addItem("Bundled sample", "sample:")
             if s.source == "sample" or (self._no_camera and s.source == "camera"):
                 selected = combo.count() - 1
             if s.source in ("video", "image") and s.input_path:
-                combo.addItem(f"File · {Path(s.input_path).name}", ("input", s.input_path))
+                combo.addItem(f"File · {Path(s.input_path).name}", f"input:{s.input_path}")
                 combo.setItemData(combo.count() - 1, s.input_path, Qt.ItemDataRole.ToolTipRole)
                 selected = combo.count() - 1
-            combo.addItem("Open video or image…", ("open", ""))
+            combo.addItem("Open video or image…", "open:")
             combo.setCurrentIndex(max(0, selected))
 
     def _fill_resolution_combo(self) -> None:
@@ -765,7 +765,7 @@ class MainWindow(QMainWindow):
             if (s.width, s.height) not in sizes:
                 sizes.append((s.width, s.height))
             for width, height in sizes:
-                combo.addItem(f"{width} × {height}", (width, height))
+                combo.addItem(f"{width} × {height}", f"{width}x{height}")
             combo.setCurrentIndex(sizes.index((s.width, s.height)))
 
     def _show_model_hint(self) -> None:
@@ -849,11 +849,12 @@ class MainWindow(QMainWindow):
             self.preview.show_frame(frame)
 
     def show_message(self, text: str, level: str = "") -> None:
-        """A message in the status line; an error is not hidden by ordinary news for a while."""
+        """A message in the status line; an error or warning is not hidden by ordinary news for
+        a while."""
         now = time.monotonic()
-        if level != "error" and now < self._error_until:
+        if level not in ("error", "warning") and now < self._error_until:
             return
-        self._error_until = now + ERROR_HOLD_S if level == "error" else 0.0
+        self._error_until = now + ERROR_HOLD_S if level in ("error", "warning") else 0.0
         self.status_message.setText(text)
         self.status_message.setToolTip(text)
         set_level(self.status_message, level)

@@ -1,0 +1,603 @@
+"""The control panel with real widgets (offscreen) driving the real engine on small files.
+
+Every test opens a real ``MainWindow`` whose pipeline reads a short synthetic video (a red box,
+the "person", on blue) through a tiny ONNX model whose alpha is the red channel: the box is
+kept, the blue is replaced. Controls are used as a person would (clicks, slider moves, combo
+choices); the assertions read the Settings the pipeline holds and the saved settings file.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import FAKE_BACKEND, frame_marker, write_video
+
+pytest.importorskip("PyQt6.QtWidgets")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+from PyQt6.QtCore import QTimer  # noqa: E402
+from PyQt6.QtWidgets import QApplication, QSystemTrayIcon  # noqa: E402
+
+import ui.worker  # noqa: E402
+from ui.main_window import MainWindow  # noqa: E402
+from ui.preview import FrameMailbox, compose  # noqa: E402
+from vcam.settings import Settings, load_settings, save_settings, settings_path  # noqa: E402
+from vcam.sinks import OutputFrame, loopback_devices  # noqa: E402
+
+WAIT_MS = 15000  # generous: the machine is shared with training; normally well under a second
+BLUE = (20, 60, 200)  # RGB of the synthetic clip's background
+RED = (220, 20, 20)  # RGB of its "person" box
+MAGENTA = "#ff00ff"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def rgb_at(window: MainWindow, fx: float, fy: float) -> tuple[int, int, int]:
+    """The preview's colour at a fraction of its picture's width and height."""
+    image = window.preview.displayed_image()
+    assert image is not None, "the preview shows no picture"
+    colour = image.pixelColor(int(fx * (image.width() - 1)), int(fy * (image.height() - 1)))
+    return colour.red(), colour.green(), colour.blue()
+
+
+def near(actual: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 40) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
+
+
+BACKGROUND_SPOT = (0.9, 0.5)  # right of the box, in the blue
+PERSON_SPOT = (0.5, 0.75)  # inside the red box
+LEFT_BACKGROUND_SPOT = (0.2, 0.5)
+
+
+def wait_settings(qtbot, window: MainWindow, **expected: object) -> None:
+    """Wait until the pipeline runs with ``expected`` values."""
+
+    def applied() -> None:
+        held = window.engine.pipeline.settings
+        for name, value in expected.items():
+            assert getattr(held, name) == value, f"{name}: {getattr(held, name)!r} != {value!r}"
+
+    qtbot.waitUntil(applied, timeout=WAIT_MS)
+
+
+def wait_frames(qtbot, window: MainWindow, count: int = 3) -> None:
+    start = window.preview.frames_shown
+    qtbot.waitUntil(lambda: window.preview.frames_shown >= start + count, timeout=WAIT_MS)
+
+
+def wait_running(qtbot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: window.engine.pipeline.running, timeout=WAIT_MS)
+    wait_frames(qtbot, window)
+
+
+def wait_message(qtbot, window: MainWindow, *words: str) -> str:
+    def shown() -> None:
+        text = window.status_message.text()
+        assert all(word in text for word in words), text
+
+    qtbot.waitUntil(shown, timeout=WAIT_MS)
+    return window.status_message.text()
+
+
+def choose(combo, data: object) -> None:
+    """Pick the item holding ``data`` as a user would (emits ``activated``)."""
+    index = combo.findData(data)
+    assert index >= 0, f"{data!r} not offered"
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
+
+
+def vcam_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("vcam-") and t.is_alive()]
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture
+def no_cameras(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine has no camera; make that explicit (and true on a laptop too)."""
+    monkeypatch.setattr(ui.worker, "find_cameras", lambda: [])
+
+
+@pytest.fixture
+def base_settings(sample_video: Path, red_model: Path) -> Settings:
+    return Settings(
+        source="video",
+        input_path=str(sample_video),
+        model=str(red_model),
+        background="colour",
+        colour=MAGENTA,
+        smoothing=0.0,
+        feather=0.0,
+    )
+
+
+@pytest.fixture
+def open_window(qtbot, no_cameras, base_settings):
+    """``open_window(**changes)``: save the base settings (with ``changes``) as the user's
+    settings file, then open the panel on them, as ``vcam ui`` does."""
+    opened: list[MainWindow] = []
+
+    def make(save: bool = True, **changes: object) -> MainWindow:
+        if save:
+            save_settings(base_settings.replace(**changes))
+        window = MainWindow(tray=False)
+        qtbot.addWidget(window)
+        window.show()
+        opened.append(window)
+        return window
+
+    yield make
+    for window in opened:
+        window.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# preview
+
+
+def test_mailbox_keeps_only_the_newest_frame_and_signals_once(qtbot):
+    box = FrameMailbox()
+    signals = []
+    box.ready.connect(lambda: signals.append(box.take()))
+    # The pipeline thread puts 100 frames while the UI thread is busy (no events processed).
+    worker = threading.Thread(target=lambda: [box.put(index) for index in range(100)])
+    worker.start()
+    worker.join()
+    assert signals == []
+    assert box.dropped == 99 and box.received == 100
+    qtbot.waitUntil(lambda: len(signals) == 1)
+    assert signals == [99]
+    QApplication.processEvents()
+    assert signals == [99] and box.take() is None  # one signal, no backlog
+
+
+def test_compose_split_takes_the_left_from_the_camera_frame():
+    before = np.zeros((4, 10, 3), np.uint8)
+    after = np.full((4, 10, 3), 255, np.uint8)
+    split = compose(before, after, "split", 0.3)
+    assert (split[:, :3] == 0).all() and (split[:, 3:] == 255).all()
+    assert compose(before, after, "before", 0.3) is before
+    assert compose(before, after, "after", 0.3) is after
+
+
+def test_preview_shows_the_video_before_after_and_split(qtbot, open_window):
+    window = open_window()
+    wait_running(qtbot, window)
+    window.view_mode.select("after")
+    wait_frames(qtbot, window)
+    assert near(rgb_at(window, *BACKGROUND_SPOT), (255, 0, 255))  # replaced by the colour
+    assert near(rgb_at(window, *PERSON_SPOT), RED)  # the person stays
+    window.view_mode.select("before")
+    wait_frames(qtbot, window)
+    assert near(rgb_at(window, *BACKGROUND_SPOT), BLUE)
+    assert near(rgb_at(window, *PERSON_SPOT), RED)
+    window.view_mode.select("split")
+    wait_frames(qtbot, window)
+    assert near(rgb_at(window, *LEFT_BACKGROUND_SPOT), BLUE)  # left of the divider: camera
+    assert near(rgb_at(window, *BACKGROUND_SPOT), (255, 0, 255))  # right: the result
+    image = window.preview.displayed_image()
+    assert (image.width(), image.height()) == (192, 108)  # the clip's own size, never squashed
+
+
+def test_preview_follows_the_video_frame_by_frame(qtbot, open_window):
+    window = open_window()
+    wait_running(qtbot, window)
+    window.view_mode.select("before")
+    seen = set()
+
+    def marker() -> None:
+        image = window.preview.displayed_image()
+        ptr = image.constBits()
+        ptr.setsize(image.sizeInBytes())
+        pixels = np.frombuffer(ptr, np.uint8).reshape(image.height(), image.bytesPerLine())
+        rgb = pixels[:, : image.width() * 3].reshape(image.height(), image.width(), 3)
+        seen.add(frame_marker(rgb))
+        assert len(seen) >= 4
+
+    qtbot.waitUntil(marker, timeout=WAIT_MS)  # the picture changes with the clip's frames
+
+
+def test_preview_is_fitted_inside_the_widget(qtbot, open_window):
+    window = open_window()
+    wait_running(qtbot, window)
+    grab = window.preview.grab().toImage()
+    centre = grab.pixelColor(int(grab.width() * 0.58), int(grab.height() * 0.75))
+    assert near((centre.red(), centre.green(), centre.blue()), RED, 60)
+
+
+# ---------------------------------------------------------------------------------------------
+# controls -> engine settings -> settings file
+
+
+def test_source_controls_change_the_engine_settings(qtbot, open_window, tmp_path):
+    window = open_window()
+    wait_running(qtbot, window)
+    window.mirror.click()
+    wait_settings(qtbot, window, mirror=True)
+    choose(window.camera_combo, "sample:")
+    wait_settings(qtbot, window, source="sample")
+    choose(window.resolution_combo, "640x360")
+    wait_settings(qtbot, window, width=640, height=360)
+    qtbot.waitUntil(lambda: window.engine.pipeline.source.size == (640, 360), timeout=WAIT_MS)
+    choose(window.fps_combo, 15.0)
+    wait_settings(qtbot, window, fps=15.0)
+    other = write_video(tmp_path / "other.avi", frames=6)
+    window.ask_open_file = lambda *args: str(other)
+    choose(window.camera_combo, "open:")
+    wait_settings(qtbot, window, source="video", input_path=str(other))
+    wait_frames(qtbot, window)
+    window.save_now()
+    saved = load_settings(settings_path(), strict=True)
+    assert (saved.mirror, saved.width, saved.height, saved.fps) == (True, 640, 360, 15.0)
+    assert (saved.source, saved.input_path) == ("video", str(other))
+
+
+def test_background_controls_change_the_engine_settings(qtbot, open_window, tmp_path):
+    window = open_window()
+    wait_running(qtbot, window)
+    tiles = window.background_tiles.tiles
+    tiles["blur"].click()
+    wait_settings(qtbot, window, background="blur")
+    assert window.blur_slider.isVisible() and not window.colour_row.isVisible()
+    window.blur_slider.slider.setValue(window.blur_slider.slider.value() + 15)
+    wait_settings(qtbot, window, blur_strength=40)
+    assert window.blur_slider.value_label.text() == "40 px"
+    tiles["green"].click()
+    wait_settings(qtbot, window, background="green")
+    window.view_mode.select("after")
+    wait_frames(qtbot, window, 4)
+    assert near(rgb_at(window, *BACKGROUND_SPOT), (0, 255, 0))
+    tiles["passthrough"].click()
+    wait_settings(qtbot, window, background="passthrough")
+    presets = [key for key in tiles if key.startswith("preset:")]
+    assert presets, "the engine's preset backgrounds are offered as tiles"
+    tiles[presets[0]].click()
+    wait_settings(qtbot, window, background="image", background_path=presets[0])
+    assert window.background_tiles.value() == presets[0]
+    picture = tmp_path / "beach.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), (0, 200, 255), np.uint8))
+    window.ask_open_file = lambda *args: str(picture)
+    tiles["file"].click()
+    wait_settings(qtbot, window, background="image", background_path=str(picture))
+    assert window.background_file_row.isVisible() and "beach.png" in window.background_file.text()
+    wait_frames(qtbot, window, 4)
+    assert near(rgb_at(window, *BACKGROUND_SPOT), (255, 200, 0))  # the picture, in RGB
+    clip = write_video(tmp_path / "moving.avi", frames=4)
+    window.ask_open_file = lambda *args: str(clip)
+    tiles["file"].click()
+    wait_settings(qtbot, window, background="video", background_path=str(clip))
+    window.ask_colour = lambda initial: "#123456"
+    tiles["colour"].click()
+    wait_settings(qtbot, window, background="colour")
+    window.colour_button.click()
+    wait_settings(qtbot, window, background="colour", colour="#123456")
+    assert window.colour_button.text() == "#123456"
+    window.save_now()
+    saved = load_settings(settings_path(), strict=True)
+    assert (saved.background, saved.colour, saved.blur_strength) == ("colour", "#123456", 40)
+
+
+def test_edge_and_model_controls_change_the_engine_settings(
+    qtbot, open_window, model_path, tmp_path
+):
+    window = open_window()
+    wait_running(qtbot, window)
+    window.threshold_slider.slider.setValue(30)
+    wait_settings(qtbot, window, threshold=0.3)
+    window.feather_slider.slider.setValue(8)  # 0.5 px steps
+    wait_settings(qtbot, window, feather=4.0)
+    window.smoothing_slider.slider.setValue(12)  # 5 % steps
+    wait_settings(qtbot, window, smoothing=0.6)
+    window.guided.click()
+    wait_settings(qtbot, window, guided=False)
+    window.threads_spin.setValue(2)
+    wait_settings(qtbot, window, threads=2)
+    choose(window.provider_combo, "auto")
+    wait_settings(qtbot, window, provider="auto")
+    window.infer_spin.setValue(2)
+    wait_settings(qtbot, window, infer_every=2)
+    window.skip_static.click()
+    wait_settings(qtbot, window, skip_static=False)
+    window.ask_open_file = lambda *args: str(model_path)
+    window.model_choice.select("custom")
+    wait_settings(qtbot, window, model=str(model_path))
+    assert window.model_choice.value() == "custom"
+    assert model_path.name in window.model_hint.text()
+    wait_frames(qtbot, window)  # the new model runs
+    window.close()
+    saved = load_settings(settings_path(), strict=True)
+    assert (saved.threshold, saved.feather, saved.smoothing, saved.guided) == (0.3, 4.0, 0.6, False)
+    assert (saved.threads, saved.provider, saved.infer_every, saved.skip_static) == (
+        2,
+        "auto",
+        2,
+        False,
+    )
+    assert saved.model == str(model_path)
+
+
+def test_output_controls_are_saved(qtbot, open_window, tmp_path):
+    window = open_window()
+    wait_running(qtbot, window)
+    window.output_choice.select("file")
+    assert window.output_file_row.isVisible() and not window.device_row.isVisible()
+    assert window.start_button.text() == "Start recording"
+    target = tmp_path / "call.avi"
+    window.output_path.setText(str(target))
+    window.output_path.editingFinished.emit()
+    window.output_choice.select("virtual")
+    window.device_combo.setEditText("/dev/video9")
+    window.device_combo.lineEdit().editingFinished.emit()
+    window.save_now()
+    saved = load_settings(settings_path(), strict=True)
+    assert (saved.output, saved.output_path, saved.virtual_device) == (
+        "virtual",
+        str(target),
+        "/dev/video9",
+    )
+    # Not started: the pipeline runs the preview only, with the other settings.
+    assert window.engine.pipeline.settings.output == "none"
+    wait_settings(qtbot, window, virtual_device="/dev/video9", output_path=str(target))
+
+
+# ---------------------------------------------------------------------------------------------
+# output start/stop
+
+
+def test_virtual_camera_starts_and_stops_live(qtbot, open_window, fake_vcam):
+    window = open_window(virtual_backend=FAKE_BACKEND)
+    wait_running(qtbot, window)
+    assert window.start_button.text() == "Start virtual camera"
+    window.start_button.click()
+    qtbot.waitUntil(
+        lambda: bool(fake_vcam.instances) and len(fake_vcam.instances[0].frames) >= 3,
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: window.start_button.text() == "Stop virtual camera", timeout=WAIT_MS)
+    assert "/dev/fake-vcam" in window.output_status.text()
+    assert window.preview.badge == "LIVE"
+    sent = fake_vcam.instances[0].frames[-1]  # RGB: the composite, box kept, background replaced
+    assert near(tuple(int(v) for v in sent[54, 172]), (255, 0, 255))
+    assert near(tuple(int(v) for v in sent[80, 96]), RED)
+    window.start_button.click()
+    qtbot.waitUntil(lambda: fake_vcam.instances[0].closed, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.start_button.text() == "Start virtual camera", timeout=WAIT_MS)
+    wait_frames(qtbot, window)  # the preview goes on without the virtual camera
+    assert window.engine.pipeline.settings.output == "none"
+
+
+def test_missing_virtual_camera_shows_the_fix_and_keeps_the_preview(qtbot, open_window):
+    if loopback_devices():
+        pytest.skip("this machine has a v4l2loopback device")
+    window = open_window()
+    wait_running(qtbot, window)
+    window.start_button.click()
+    text = wait_message(qtbot, window, "virtual camera")
+    if sys.platform.startswith("linux"):
+        assert "modprobe v4l2loopback" in text
+    qtbot.waitUntil(lambda: window.start_button.text() == "Start virtual camera", timeout=WAIT_MS)
+    assert window.output_status.text() == text  # the fix-it line under the button, too
+    assert not window.output_on and window.engine.pipeline.running
+    wait_frames(qtbot, window)  # never frozen: frames keep coming
+
+
+def test_recording_to_a_file_starts_and_stops(qtbot, open_window, tmp_path):
+    target = tmp_path / "recorded.avi"
+    window = open_window(output="file", output_path=str(target))
+    wait_running(qtbot, window)
+    window.start_button.click()
+    qtbot.waitUntil(lambda: window.start_button.text() == "Stop recording", timeout=WAIT_MS)
+    assert window.preview.badge == "REC"
+    wait_frames(qtbot, window, 5)
+    window.start_button.click()
+    qtbot.waitUntil(lambda: window.start_button.text() == "Start recording", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.engine.pipeline.settings.output == "none", timeout=WAIT_MS)
+    capture = cv2.VideoCapture(str(target))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame.shape == (108, 192, 3)
+    assert near(tuple(int(v) for v in frame[54, 172][::-1]), (255, 0, 255), 50)
+
+
+# ---------------------------------------------------------------------------------------------
+# errors: shown, never a crash; nothing configured is lost
+
+
+def test_a_bad_background_file_keeps_the_previous_background(qtbot, open_window, tmp_path):
+    window = open_window()
+    wait_running(qtbot, window)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    window.ask_open_file = lambda *args: str(broken)
+    window.background_tiles.tiles["file"].click()
+    wait_message(qtbot, window, "broken.png")
+    assert window.status_message.property("level") == "error"
+    assert window.engine.pipeline.settings.background == "colour"
+    qtbot.waitUntil(lambda: window.settings.background == "colour", timeout=WAIT_MS)
+    assert window.background_tiles.value() == "colour"
+    assert window.settings.colour == MAGENTA
+    window.view_mode.select("after")
+    wait_frames(qtbot, window, 3)  # still running, still the colour
+    assert near(rgb_at(window, *BACKGROUND_SPOT), (255, 0, 255))
+    window.save_now()
+    assert load_settings(settings_path(), strict=True).background == "colour"
+
+
+def test_a_missing_model_is_reported_and_the_running_one_stays(qtbot, open_window, tmp_path):
+    window = open_window()
+    wait_running(qtbot, window)
+    running_model = window.engine.pipeline.settings.model
+    window.ask_open_file = lambda *args: str(tmp_path / "missing.onnx")
+    window.model_choice.select("custom")
+    wait_message(qtbot, window, "missing.onnx")
+    qtbot.waitUntil(lambda: window.settings.model == running_model, timeout=WAIT_MS)
+    assert window.engine.pipeline.settings.model == running_model
+    wait_frames(qtbot, window)
+
+
+def test_a_panel_that_cannot_start_shows_why_and_recovers(qtbot, open_window, red_model, tmp_path):
+    window = open_window(model=str(tmp_path / "gone.onnx"))
+    wait_message(qtbot, window, "gone.onnx")
+    assert not window.engine.pipeline.running
+    assert "gone.onnx" in window.preview.placeholder
+    assert "gone.onnx" in window.model_hint.text()  # the model section says so too
+    window.view_mode.select("after")  # the window still answers
+    window.ask_open_file = lambda *args: str(red_model)
+    window.model_choice.select("custom")
+    wait_running(qtbot, window)
+    assert window.settings.model == str(red_model)
+
+
+def test_an_unreadable_source_file_keeps_the_running_source(qtbot, open_window, tmp_path):
+    window = open_window()
+    wait_running(qtbot, window)
+    previous = window.engine.pipeline.settings.input_path
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"\x00" * 100)
+    window.ask_open_file = lambda *args: str(bad)
+    choose(window.camera_combo, "open:")
+    wait_message(qtbot, window, "bad.avi")
+    qtbot.waitUntil(lambda: window.settings.input_path == previous, timeout=WAIT_MS)
+    assert window.engine.pipeline.settings.input_path == previous
+    wait_frames(qtbot, window)
+
+
+# ---------------------------------------------------------------------------------------------
+# cameras, persistence, closing
+
+
+def test_no_camera_found_offers_the_sample_and_files(qtbot, open_window, sample_video):
+    window = open_window(source="camera", camera="0")
+    wait_running(qtbot, window)
+    combo = window.camera_combo
+    assert combo.itemText(0) == "No camera found"
+    assert not combo.model().item(0).isEnabled()
+    assert combo.currentData() == "sample:"
+    assert window.engine.pipeline.settings.source == "sample"
+    wait_message(qtbot, window, "No camera found")
+    window.save_now()
+    assert load_settings(settings_path(), strict=True).source == "camera"  # not overwritten
+    window.ask_open_file = lambda *args: str(sample_video)
+    choose(combo, "open:")
+    wait_settings(qtbot, window, source="video", input_path=str(sample_video))
+
+
+def test_cameras_are_listed_by_the_engine(qtbot, open_window, monkeypatch):
+    from vcam.sources import CameraInfo
+
+    found = [CameraInfo("/dev/video4", 1280, 720, "Test Cam")]
+    monkeypatch.setattr(ui.worker, "find_cameras", lambda: found)
+    window = open_window()
+    wait_running(qtbot, window)
+    window.refresh_cameras.click()
+    qtbot.waitUntil(lambda: window.camera_combo.findData("camera:/dev/video4") >= 0)
+    index = window.camera_combo.findData("camera:/dev/video4")
+    assert window.camera_combo.itemText(index) == "Test Cam · 1280×720"
+
+
+def test_settings_are_restored_in_a_second_window(qtbot, open_window):
+    first = open_window()
+    wait_running(qtbot, first)
+    first.background_tiles.tiles["blur"].click()
+    first.blur_slider.slider.setValue(60)
+    first.threshold_slider.slider.setValue(70)
+    first.mirror.click()
+    first.output_choice.select("file")
+    wait_settings(qtbot, first, background="blur", blur_strength=61, threshold=0.7, mirror=True)
+    first.close()
+    second = open_window(save=False)
+    wait_running(qtbot, second)
+    assert second.background_tiles.value() == "blur"
+    assert second.blur_slider.value() == 61 and second.threshold_slider.value() == 0.7
+    assert second.mirror.isChecked() and second.output_choice.value() == "file"
+    held = second.engine.pipeline.settings
+    assert (held.background, held.blur_strength, held.threshold, held.mirror) == (
+        "blur",
+        61,
+        0.7,
+        True,
+    )
+
+
+def test_closing_stops_the_threads_and_releases_the_source(qtbot, open_window, fake_vcam):
+    window = open_window(virtual_backend=FAKE_BACKEND)
+    wait_running(qtbot, window)
+    window.start_button.click()
+    qtbot.waitUntil(
+        lambda: bool(fake_vcam.instances) and bool(fake_vcam.instances[0].frames), timeout=WAIT_MS
+    )
+    source = window.engine.pipeline.source
+    assert vcam_threads()
+    window.close()
+    assert not window.engine.pipeline.running
+    assert window.engine.thread.isFinished()
+    assert vcam_threads() == []
+    assert source.ended and source.read(timeout=0.1) is None
+    assert fake_vcam.instances[0].closed
+
+
+def test_the_window_works_without_a_system_tray(qtbot, no_cameras):
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        pytest.skip("this desktop has a tray")
+    save_settings(Settings(source="sample", model="fast"))
+    window = MainWindow()  # asks for a tray; there is none: no icon, no error
+    qtbot.addWidget(window)
+    assert window.tray is None
+    window.close()
+
+
+def test_vcam_without_a_command_opens_the_panel(qtbot, no_cameras, base_settings, monkeypatch):
+    from vcam import cli
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    save_settings(base_settings)
+    seen = {}
+
+    def close_when_live() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        live = [w for w in windows if w.isVisible() and w.preview.frames_shown > 2]
+        if live:
+            seen["title"] = live[0].windowTitle()
+            live[0].close()
+        else:
+            QTimer.singleShot(50, close_when_live)
+
+    QTimer.singleShot(50, close_when_live)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        assert cli.main([]) == 0
+    finally:
+        root.handlers[:], root.level = handlers, level
+        signal.signal(signal.SIGTERM, sigterm)
+    assert seen["title"] == "vcam"
+    assert vcam_threads() == []
+
+
+def test_output_frame_shapes_are_respected_by_the_preview(qtbot):
+    """A frame whose camera picture and result differ in size (a camera switch) still shows."""
+    from ui.preview import PreviewWidget
+
+    widget = PreviewWidget()
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    widget.set_mode("after")
+    before = np.zeros((60, 80, 3), np.uint8)
+    after = np.full((90, 160, 3), 255, np.uint8)
+    widget.show_frame(OutputFrame(after, before, np.zeros((90, 160), np.uint8), 0, 0.0))
+    image = widget.displayed_image()
+    assert image is not None and image.width() == 160 and image.height() == 90
+    assert widget.grab().toImage().pixelColor(200, 150).red() == 255
