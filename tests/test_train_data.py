@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from datasets import make_data_folder
 
+from vcam.evaluation.datasets import DatasetError
 from vcam.training.data import (
-    DataError,
     build_set,
     list_backgrounds,
     list_pairs,
@@ -19,13 +19,13 @@ from vcam.training.data import (
 def test_pairs_are_matched_by_stem(tmp_path):
     root = make_data_folder(tmp_path, {"portraits-shen2016": 3})
     pairs = list_pairs(root / "portraits-shen2016" / "train")
-    assert [(i.stem, m.stem) for i, m in pairs] == [(f"0000{k}",) * 2 for k in range(3)]
+    assert [(p.image.stem, p.alpha.stem) for p in pairs] == [(f"0000{k}",) * 2 for k in range(3)]
 
 
 def test_a_missing_mask_names_the_image(tmp_path):
     root = make_data_folder(tmp_path, {"portraits-shen2016": 3})
     (root / "portraits-shen2016/train/mask/00001.png").unlink()
-    with pytest.raises(DataError, match="00001.jpg: no mask"):
+    with pytest.raises(DatasetError, match="00001.jpg has no mask"):
         list_pairs(root / "portraits-shen2016" / "train")
 
 
@@ -33,11 +33,11 @@ def test_a_mask_without_image_and_a_size_mismatch_name_the_mask(tmp_path):
     root = make_data_folder(tmp_path, {"portraits-shen2016": 2})
     split = root / "portraits-shen2016" / "train"
     (split / "image/00000.jpg").unlink()
-    with pytest.raises(DataError, match="00000.png: no image"):
+    with pytest.raises(DatasetError, match="00000.png has no image"):
         list_pairs(split)
     cv2.imwrite(str(split / "mask/00001.png"), np.zeros((10, 10), np.uint8))
     (split / "mask/00000.png").unlink()
-    with pytest.raises(DataError, match="00001.png: mask is 10x10"):
+    with pytest.raises(DatasetError, match="00001.png is 10x10"):
         build_set(split, (64, 48))
 
 

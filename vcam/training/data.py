@@ -16,49 +16,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vcam.evaluation.datasets import IMAGE_SUFFIXES, DatasetError, Pair, load_pairs
+from vcam.evaluation.datasets import read_pair as read_evaluation_pair
+from vcam.evaluation.hardset import EVAL_BACKGROUND_SETS
+
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-# Backgrounds the evaluation's composite set uses; training must never see them.
-EVAL_ONLY_BACKGROUNDS = ("ukui-wallpapers", "lomiri-wallpapers-20.04")
+
+def list_pairs(split_dir: str | Path) -> list[Pair]:
+    """The image/mask pairs of a split folder (the evaluation's loader: it names any unmatched
+    file)."""
+    return load_pairs(split_dir)
 
 
-class DataError(ValueError):
-    """A data folder is missing, empty or has an image without its mask (or the reverse)."""
-
-
-def list_pairs(split_dir: str | Path) -> list[tuple[Path, Path]]:
-    """``(image, mask)`` paths of a split folder, matched by stem; names any unmatched file."""
-    split_dir = Path(split_dir)
-    image_dir, mask_dir = split_dir / "image", split_dir / "mask"
-    for folder in (image_dir, mask_dir):
-        if not folder.is_dir():
-            raise DataError(f"{folder}: folder not found (expected <set>/<split>/image and mask)")
-    images = {p.stem: p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    for stem in sorted(set(images) - set(masks)):
-        raise DataError(f"{images[stem]}: no mask with the same stem in {mask_dir}")
-    for stem in sorted(set(masks) - set(images)):
-        raise DataError(f"{masks[stem]}: no image with the same stem in {image_dir}")
-    if not images:
-        raise DataError(f"{image_dir}: no images")
-    return [(images[s], masks[s]) for s in sorted(images)]
-
-
-def read_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 image and uint8 mask (0..255) of one pair, checked to match in size."""
-    image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"{image_path}: cannot read the image")
-    mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise DataError(f"{mask_path}: cannot read the mask")
-    if mask.shape != image.shape[:2]:
-        raise DataError(
-            f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
-            f"{image.shape[1]}x{image.shape[0]}"
-        )
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), mask
+    image, alpha = read_evaluation_pair(pair)
+    return image, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def soft_target(
@@ -120,14 +94,14 @@ def build_set(
     h, w = size_hw
     images = np.empty((len(pairs), h, w, 3), np.uint8)
     alphas = np.empty((len(pairs), h, w), np.uint8)
-    for i, (image_path, mask_path) in enumerate(pairs):
-        image, mask = read_pair(image_path, mask_path)
+    for i, pair in enumerate(pairs):
+        image, mask = read_pair(pair)
         teacher_alpha = teacher(image) if teacher is not None else None
         # The band is measured at the original resolution, then everything is resized once.
         target = soft_target(mask, teacher_alpha, band)
         images[i] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         alphas[i] = cv2.resize(target, (w, h), interpolation=cv2.INTER_AREA)
-    stems = np.array([p[0].stem for p in pairs])
+    stems = np.array([p.name for p in pairs])
     return PortraitSet(name or Path(split_dir).parent.name, images, alphas, stems)
 
 
@@ -146,7 +120,7 @@ def load_set(path: str | Path) -> PortraitSet:
         return PortraitSet(str(f["name"]), f["images"], f["alphas"], f["stems"])
 
 
-def list_backgrounds(backgrounds_dir: str | Path, exclude: Sequence[str] = EVAL_ONLY_BACKGROUNDS):
+def list_backgrounds(backgrounds_dir: str | Path, exclude: Sequence[str] = EVAL_BACKGROUND_SETS):
     """Background image paths, leaving out the packages kept for evaluation."""
     root = Path(backgrounds_dir)
     return sorted(
@@ -163,7 +137,7 @@ def build_backgrounds(paths: Sequence[Path], size_hw: tuple[int, int]) -> np.nda
     for i, path in enumerate(paths):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise DataError(f"{path}: cannot read the background")
+            raise DatasetError(f"{path}: cannot read the background")
         ih, iw = image.shape[:2]
         scale = max(h / ih, w / iw)
         rh, rw = max(h, round(ih * scale)), max(w, round(iw * scale))
