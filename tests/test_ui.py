@@ -494,6 +494,25 @@ def test_no_camera_found_offers_the_sample_and_files(qtbot, open_window, sample_
     wait_settings(qtbot, window, source="video", input_path=str(sample_video))
 
 
+def test_a_camera_plugged_in_later_replaces_the_sample(qtbot, open_window, monkeypatch):
+    from vcam.sources import CameraInfo
+
+    window = open_window(source="camera", camera="0")
+    wait_running(qtbot, window)
+    assert window.engine.pipeline.settings.source == "sample"
+    # A camera appears; opening it fails here (there is none), which the panel must report.
+    monkeypatch.setattr(ui.worker, "find_cameras", lambda: [CameraInfo(0, 640, 480, "Late Cam")])
+    window.refresh_cameras.click()
+    qtbot.waitUntil(lambda: window.camera_combo.findData("camera:0") >= 0, timeout=WAIT_MS)
+    choose(window.camera_combo, "camera:0")
+    wait_message(qtbot, window, "camera 0")
+    assert window.status_message.property("level") == "error"
+    wait_frames(qtbot, window)  # the sample goes on meanwhile
+    assert window.engine.pipeline.settings.source == "sample"
+    assert window.settings.source == "camera"  # the choice is kept for when it works
+    assert window.camera_combo.currentData() == "sample:"
+
+
 def test_cameras_are_listed_by_the_engine(qtbot, open_window, monkeypatch):
     from vcam.sources import CameraInfo
 
@@ -556,6 +575,26 @@ def test_the_window_works_without_a_system_tray(qtbot, no_cameras):
     qtbot.addWidget(window)
     assert window.tray is None
     window.close()
+
+
+def test_the_tray_menu_starts_and_stops_the_virtual_camera(
+    qtbot, no_cameras, red_model, fake_vcam, monkeypatch
+):
+    # The offscreen platform has no tray; pretend one exists to drive the real tray menu.
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: True))
+    settings = Settings(source="sample", model=str(red_model), virtual_backend=FAKE_BACKEND)
+    window = MainWindow(settings.replace(width=320, height=180), settings_path())
+    qtbot.addWidget(window)
+    assert window.tray is not None and window.tray.contextMenu() is not None
+    wait_running(qtbot, window)
+    assert window.tray_toggle.text() == "Start virtual camera"
+    window.tray_toggle.trigger()
+    qtbot.waitUntil(lambda: bool(fake_vcam.instances) and bool(fake_vcam.instances[0].frames))
+    qtbot.waitUntil(lambda: window.tray_toggle.text() == "Stop virtual camera", timeout=WAIT_MS)
+    window.tray_toggle.trigger()
+    qtbot.waitUntil(lambda: fake_vcam.instances[0].closed, timeout=WAIT_MS)
+    window.close()
+    assert vcam_threads() == []
 
 
 def test_vcam_without_a_command_opens_the_panel(qtbot, no_cameras, base_settings, monkeypatch):

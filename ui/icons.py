@@ -134,3 +134,14 @@ def camera_icon(colour: str = "#ffffff", recording: bool = False) -> QIcon:
         painter.drawPath(lens)
 
     return QIcon(_pixmap(18, draw))
+
+
+def swatch_icon(colour: str) -> QIcon:
+    """A small rounded square of ``colour``."""
+
+    def draw(painter: QPainter, size: float) -> None:
+        painter.setBrush(QColor(colour))
+        painter.setPen(QPen(QColor(255, 255, 255, 90), 1))
+        painter.drawRoundedRect(QRectF(1, 1, size - 2, size - 2), 4, 4)
+
+    return QIcon(_pixmap(16, draw))

@@ -38,7 +38,15 @@ from ui import icons, thumbnails
 from ui.preview import PreviewWidget
 from ui.stats_view import StatsStrip
 from ui.style import set_level
-from ui.widgets import ComboBox, Section, SegmentedControl, TileGrid, Toggle, ValueSlider
+from ui.widgets import (
+    ComboBox,
+    ElidedLabel,
+    Section,
+    SegmentedControl,
+    TileGrid,
+    Toggle,
+    ValueSlider,
+)
 from ui.worker import ApplyResult, Engine
 from vcam import Settings, SettingsError, VcamError, load_settings, resolve_model, save_settings
 from vcam.backgrounds import presets
@@ -379,7 +387,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         bar.setSizeGripEnabled(False)
-        self.status_message = QLabel()
+        self.status_message = ElidedLabel()
         self.status_message.setObjectName("message")
         self.source_info = QLabel()
         self.stats_label = QLabel("—")
@@ -445,14 +453,15 @@ class MainWindow(QMainWindow):
             self.show_message(str(error), "error")
             self._sync_controls()
             return
+        before = self._target()
         if "source" in changes or "camera" in changes:
-            self._no_camera = False
-        if new == self.settings:
-            return
-        self.settings = new
-        self._schedule_save()
+            self._no_camera = False  # the user chose a source: no more stand-in sample
+        if new != self.settings:
+            self.settings = new
+            self._schedule_save()
         self._sync_controls()
-        self._push()
+        if self._target() != before:
+            self._push()
         self._refresh_output()
 
     def _target(self) -> Settings:
@@ -482,9 +491,17 @@ class MainWindow(QMainWindow):
 
     def _on_result(self, result: ApplyResult) -> None:
         """The worker applied (or refused) a request: show what actually runs."""
+        camera_failed = (
+            result.error_kind == "CameraError"
+            and result.requested.source == "camera"
+            and result.applied.source == "sample"
+            and self.settings.source == "camera"
+        )
+        if camera_failed:
+            self._no_camera = True  # keep the camera choice; the sample stands in meanwhile
         reverted = {}
         for name in field_names():
-            if name == "output" or (name == "source" and self._no_camera):
+            if name == "output" or (name in ("source", "camera") and self._no_camera):
                 continue
             asked, got = getattr(result.requested, name), getattr(result.applied, name)
             if asked != got and getattr(self.settings, name) == asked:
@@ -532,8 +549,6 @@ class MainWindow(QMainWindow):
         if kind == "camera":
             self._change(source="camera", camera=str(value))
         elif kind == "sample":
-            if self._no_camera and self.settings.source == "camera":
-                self._no_camera = False
             self._change(source="sample")
         elif kind == "input":
             self._change(source=_source_kind(value), input_path=value)
@@ -676,7 +691,7 @@ class MainWindow(QMainWindow):
         self.blur_slider.set_value(s.blur_strength)
         self.blur_slider.setVisible(s.background == "blur")
         self.colour_button.setText(s.colour.upper())
-        self.colour_button.setIcon(self._swatch_icon(s.colour))
+        self.colour_button.setIcon(icons.swatch_icon(s.colour))
         self.colour_row.setVisible(s.background == "colour")
         custom = self._background_key() == FILE_TILE
         self.background_file_row.setVisible(custom)
@@ -783,20 +798,6 @@ class MainWindow(QMainWindow):
         self.model_hint.setToolTip(str(path))
         set_level(self.model_hint, "")
 
-    @staticmethod
-    def _swatch_icon(colour: str):
-        from PyQt6.QtGui import QIcon, QPainter, QPixmap
-
-        pixmap = QPixmap(16, 16)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(pixmap)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setBrush(QColor(colour))
-        painter.setPen(QColor(255, 255, 255, 90))
-        painter.drawRoundedRect(1, 1, 14, 14, 4, 4)
-        painter.end()
-        return QIcon(pixmap)
-
     def _refresh_output(self) -> None:
         """The Start/Stop button, the output status line and the tray's menu."""
         s = self.settings
@@ -856,7 +857,6 @@ class MainWindow(QMainWindow):
             return
         self._error_until = now + ERROR_HOLD_S if level in ("error", "warning") else 0.0
         self.status_message.setText(text)
-        self.status_message.setToolTip(text)
         set_level(self.status_message, level)
 
     def _show_stats(self) -> None:

@@ -145,6 +145,7 @@ class Engine(QObject):
 
     def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._shut = False
         self.mailbox = FrameMailbox(self)
         self.pipeline = Pipeline(
             settings, sinks=[PreviewSink(self.mailbox.put)], on_status=self._on_status
@@ -156,7 +157,6 @@ class Engine(QObject):
         self.worker.resultReady.connect(self.result)
         self.worker.camerasFound.connect(self.cameras)
         self.thread.start()
-        self._shut = False
 
     def _on_status(self, status: Status) -> None:  # any thread
         if not self._shut:
