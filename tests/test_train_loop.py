@@ -80,6 +80,13 @@ def test_a_run_checkpoints_validates_and_resumes(tmp_path):
     assert (tmp_path / "cache").is_dir()  # the decoded cache is reused by later runs
 
 
+def test_the_steadiness_loss_compares_noisy_twins(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, consistency_weight=1.0, consistency_fraction=0.5))
+    terms = trainer.train_step()
+    assert 0.0 < terms["consistency"] < 1.0
+    assert "consistency" not in Trainer(tiny_config(tmp_path / "off")).train_step()
+
+
 def test_torchrun_with_two_gloo_processes(tmp_path):
     pytest.importorskip("torch.distributed.run")
     cfg = tiny_config(tmp_path, epochs=1)

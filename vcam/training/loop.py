@@ -66,6 +66,11 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     max_steps: int = 0  # stop after this many steps in this invocation (0: no limit)
+    # Temporal steadiness: a share of each batch is seen twice, the second time with fresh
+    # sensor noise (as consecutive frames of a still scene); the alphas should agree.
+    consistency_weight: float = 0.0
+    consistency_fraction: float = 0.25
+    consistency_noise: float = 0.03
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -224,8 +229,24 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         image, target = self.batch()
+        cfg = self.cfg
+        n = image.shape[0]
+        k = round(n * cfg.consistency_fraction) if cfg.consistency_weight > 0 else 0
+        if k:
+            sigma = torch.rand(k, 1, 1, 1, device=image.device) * cfg.consistency_noise
+            again = (image[:k] + torch.randn_like(image[:k]) * sigma).clamp(0, 1)
+            image = torch.cat([image, again])
+            if cfg.channels_last:
+                image = image.contiguous(memory_format=torch.channels_last)
         logits, aux = self.model(image)
-        loss, terms = mmnet_loss(logits, aux, target, image, self.cfg.loss)
+        loss, terms = mmnet_loss(logits[:n], aux[:n], target, image[:n], cfg.loss)
+        if k:
+            alpha = torch.softmax(logits, dim=1)[:, 1:2]
+            steadiness = (alpha[:k] - alpha[n:]).abs().mean()
+            weights = cfg.loss
+            total_weight = weights.alpha + weights.comp + weights.grad + weights.kd + weights.aux
+            loss = loss + cfg.consistency_weight * steadiness / total_weight
+            terms["consistency"] = float(steadiness.detach())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
