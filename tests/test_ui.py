@@ -172,6 +172,24 @@ def test_compose_split_takes_the_left_from_the_camera_frame():
     assert compose(before, after, "after", 0.3) is after
 
 
+def test_stats_strip_shows_the_rate_and_each_stage_against_the_frame_budget(qtbot):
+    from ui.stats_view import StatsStrip
+    from vcam import StatsSnapshot
+
+    strip = StatsStrip()
+    qtbot.addWidget(strip)
+    stages = {"preprocess": 2.0, "inference": 10.0, "refine": 3.0, "composite": 40.0}
+    strip.set_snapshot(StatsSnapshot(fps=15.0, stage_ms={**stages, "latency": 80.0}), 30.0)
+    cells = {label: (value, share) for label, value, share in strip.cells()}
+    assert cells["FPS"] == ("15", 0.5)
+    assert cells["Model"][0] == "12 ms" and cells["Model"][1] == pytest.approx(0.36)
+    assert cells["Compose"] == ("40 ms", pytest.approx(1.2))  # over one frame's 33 ms
+    assert cells["Output"] == ("—", None) and cells["Latency"] == ("80 ms", None)
+    assert not strip.grab().isNull()
+    strip.set_snapshot(None, 30.0)
+    assert {value for _, value, _ in strip.cells()} == {"—"}
+
+
 def test_preview_shows_the_video_before_after_and_split(qtbot, open_window):
     window = open_window()
     wait_running(qtbot, window)

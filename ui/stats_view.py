@@ -13,7 +13,7 @@ from vcam import StatsSnapshot
 CELLS = (
     ("Model", ("preprocess", "inference")),
     ("Refine", ("refine",)),
-    ("Composite", ("composite",)),
+    ("Compose", ("composite",)),
     ("Output", ("send",)),
 )
 
@@ -50,10 +50,10 @@ class StatsStrip(QWidget):
         snap = self.snapshot
         budget = 1000.0 / self.target_fps
         if snap is None:
-            rows = [("Frame rate", "—", None)]
+            rows = [("FPS", "—", None)]
             rows += [(label, "—", None) for label, _ in CELLS]
             return rows + [("Latency", "—", None)]
-        rows = [("Frame rate", f"{snap.fps:.0f} fps", snap.fps / self.target_fps)]
+        rows = [("FPS", f"{snap.fps:.0f}", snap.fps / self.target_fps)]
         for label, stages in CELLS:
             ms = stage_ms(snap, stages)
             rows.append(
@@ -76,21 +76,22 @@ class StatsStrip(QWidget):
         width = area.width() / len(cells)
         label_font = QFont(self.font())
         label_font.setPixelSize(11)
-        label_font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, 0.6)
+        label_font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, 0.5)
         value_font = QFont(self.font())
         value_font.setPixelSize(16)
         value_font.setWeight(QFont.Weight.DemiBold)
         for index, (label, value, fraction) in enumerate(cells):
             box = QRectF(area.left() + index * width, area.top(), width, area.height())
-            inner = box.adjusted(16, 11, -14, -11)
+            inner = box.adjusted(14, 11, -12, -11)
             if index:
                 painter.setPen(QColor(style.CARD_BORDER))
                 painter.drawLine(box.topLeft() + QPointF(0, 14), box.bottomLeft() - QPointF(0, 14))
             painter.setFont(label_font)
             painter.setPen(QColor(style.MUTED))
-            painter.drawText(
-                inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, label.upper()
+            caption = painter.fontMetrics().elidedText(
+                label.upper(), Qt.TextElideMode.ElideRight, int(inner.width())
             )
+            painter.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, caption)
             painter.setFont(value_font)
             painter.setPen(QColor(style.TEXT))
             painter.drawText(
