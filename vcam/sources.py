@@ -44,6 +44,9 @@ class Frame:
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
     """``image`` as a contiguous BGR uint8 array (grey, BGRA and 16-bit input are converted)."""
+    if image is None or image.size == 0:
+        shape = None if image is None else image.shape
+        raise InputError(f"empty frame {shape}: the source gave no picture")
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -86,12 +89,19 @@ class LatestFrameBox:
             self._closed = True
             self._cond.notify_all()
 
+    def __len__(self) -> int:
+        """Frames waiting (0 or 1)."""
+        return 0 if self._frame is None else 1
+
 
 class FrameSource:
     """Base of all sources. Use ``start()``, then ``read()`` until it returns None with
     ``ended`` set, then ``close()`` (or use it as a context manager)."""
 
     name = "source"
+    # A source that can be opened again after it failed (a camera unplugged and plugged back):
+    # the pipeline then calls ``reopen()`` with back-off until it works.
+    reconnectable = False
 
     def __init__(self, width: int, height: int, fps: float, live: bool, paced: bool) -> None:
         self.width, self.height, self.fps = width, height, fps
@@ -137,6 +147,16 @@ class FrameSource:
     @property
     def frames_captured(self) -> int:
         return self._next_index
+
+    @property
+    def pending(self) -> int:
+        """Frames captured and not yet read (a live source keeps at most one)."""
+        return len(self._box)
+
+    def reopen(self) -> FrameSource:
+        """A new, open source for the same device (only when ``reconnectable``; raises the
+        VcamError of the failed attempt)."""
+        raise CameraError(f"{self} cannot be reopened")
 
     def start(self) -> None:
         """Start the capture thread of a live source (no-op when offline or started)."""
@@ -294,6 +314,7 @@ class CameraSource(FrameSource):
     ) -> None:
         self.device = parse_camera(device)
         self.name = f"camera {self.device}"
+        self.requested = (width, height, fps, fourcc)
         capture = cv2.VideoCapture(self.device)
         if not capture.isOpened():
             raise CameraError(
@@ -321,6 +342,12 @@ class CameraSource(FrameSource):
         super().__init__(first.shape[1], first.shape[0], actual_fps, live=True, paced=False)
         log.info("%s: %dx%d at %.3g fps", self.name, self.width, self.height, self.fps)
 
+    reconnectable = True
+
+    def reopen(self) -> CameraSource:
+        """The same camera opened again, with the same requests."""
+        return CameraSource(self.device, *self.requested)
+
     def _grab(self) -> np.ndarray | None:
         if self._first is not None:
             first, self._first = self._first, None
@@ -334,8 +361,8 @@ class CameraSource(FrameSource):
             failed_since = failed_since or now
             if now - failed_since > CAMERA_FAILURE_SECONDS:
                 raise CameraError(
-                    f"camera {self.device} stopped delivering frames: check the cable, then "
-                    "restart vcam"
+                    f"camera {self.device} stopped delivering frames: check its cable and that "
+                    "no other app took it"
                 )
             self._stop.wait(0.02)
         return None
