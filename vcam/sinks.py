@@ -33,13 +33,36 @@ LINUX_HINT = (
 @dataclass(frozen=True)
 class OutputFrame:
     """A finished frame: ``image`` the composite (BGR uint8), ``original`` the (mirrored)
-    camera frame, ``alpha`` uint8 HxW (255 = person), the source ``index`` and ``timestamp``."""
+    camera frame, ``alpha`` uint8 HxW (255 = person), the source ``index`` and ``timestamp``.
+    ``placeholder``: a notice card sent while the camera is lost (``image`` and ``original``
+    are the card, ``index`` is -1)."""
 
     image: np.ndarray
     original: np.ndarray
     alpha: np.ndarray
     index: int
     timestamp: float
+    placeholder: bool = False
+
+
+def fit_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (colour or grey) at ``size`` (width, height): resized when the aspect ratio
+    matches (within 1%), else scaled to fit and centred on black bars (never squashed)."""
+    height, width = image.shape[:2]
+    out_w, out_h = size
+    if (width, height) == (out_w, out_h):
+        return image
+    if abs(width * out_h - height * out_w) <= 0.01 * width * out_h:
+        return cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    scale = min(out_w / width, out_h / height)
+    new_w = min(out_w, max(1, round(width * scale)))
+    new_h = min(out_h, max(1, round(height * scale)))
+    canvas = np.zeros((out_h, out_w, *image.shape[2:]), image.dtype)
+    top, left = (out_h - new_h) // 2, (out_w - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = cv2.resize(
+        image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    return canvas
 
 
 class Sink:
@@ -83,10 +106,11 @@ class Sink:
             self._close()
 
     def _fitted(self, image: np.ndarray) -> np.ndarray:
-        """``image`` at the size the sink was opened with (after a camera switch)."""
-        if self.size is None or (image.shape[1], image.shape[0]) == self.size:
+        """``image`` at the size the sink was opened with: after a camera switch or a
+        resolution change the output keeps its size (letterboxed when the shape differs)."""
+        if self.size is None:
             return image
-        return cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
+        return fit_to(image, self.size)
 
     def _open(self, width: int, height: int, fps: float) -> None: ...
 
@@ -248,13 +272,20 @@ class VideoFileSink(Sink):
         self._start: float | None = None
         self._codec = video_codec(self.path)
 
+    def open(self, width: int, height: int, fps: float) -> None:
+        # The codecs store even sizes only (odd ones are cut): the frames are fitted instead.
+        super().open(max(2, width - width % 2), max(2, height - height % 2), fps)
+
     def _open(self, width: int, height: int, fps: float) -> None:
         _check_folder(self.path)
         writer = cv2.VideoWriter(
             str(self.path), cv2.VideoWriter.fourcc(*self._codec), fps, (width, height)
         )
         if not writer.isOpened():
-            raise OutputError(f"cannot write video {self.path}: check the folder is writable")
+            raise OutputError(
+                f"cannot write video {self.path} ({self._codec}, {width}x{height}): check the "
+                "folder is writable, or try .avi"
+            )
         self._writer = writer
 
     def _send(self, frame: OutputFrame) -> None:
