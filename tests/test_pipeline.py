@@ -177,10 +177,13 @@ def test_threads_stop_and_the_camera_is_released(red_model, sample_video):
 
 
 def test_a_lost_camera_is_reported_and_everything_is_released(red_model, sample_video, monkeypatch):
+    # Without reconnecting (tests/test_reliability_camera.py covers the reconnecting default).
     monkeypatch.setattr("vcam.sources.CAMERA_FAILURE_SECONDS", 0.1)
     statuses = []
     camera = CameraSource(str(sample_video), fourcc="")  # the "camera" runs out of frames
-    pipeline = Pipeline(base_settings(red_model), source=camera, on_status=statuses.append)
+    pipeline = Pipeline(
+        base_settings(red_model), source=camera, on_status=statuses.append, reconnect=False
+    )
     pipeline.start()
     assert pipeline.wait(10.0)
     assert pipeline.status.state == "error"

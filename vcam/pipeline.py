@@ -12,12 +12,25 @@ Live (``Pipeline``), three threads:
 Settings change between frames with ``update()``; a new model, background or camera is built
 first, so a failure raises and the running one stays. Offline (``convert_video``), every
 frame of a file is processed in order in the calling thread: nothing is dropped.
+
+What real desktops do to it:
+
+- the camera disappears (unplugged, taken by another app): the status turns "reconnecting",
+  a fourth thread reopens it with back-off (0.5 s doubling to 5 s) while the sinks get a
+  "camera lost" card at the camera's rate, and the stream resumes when the camera is back.
+  ``wait_for_camera`` does the same when there is no camera at start;
+- a sink fails (no virtual camera device, the device busy, a full disk): with other sinks
+  left the pipeline runs on without it and says so in ``Status.warning``; alone, it is an error;
+- the frame size changes mid-stream: the refiner's history is reset, the next frame waits for
+  its own alpha, and the sinks keep their size (frames are fitted to it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,11 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numba
 import numpy as np
 
 from vcam import compositor, refine
 from vcam.backgrounds import make_background
-from vcam.errors import InputError, OutputError, SettingsError, VcamError
+from vcam.cards import message_card
+from vcam.errors import CameraError, InputError, OutputError, SettingsError, VcamError
 from vcam.matting import Matter
 from vcam.refine import Refiner
 from vcam.settings import Settings
@@ -49,6 +64,7 @@ from vcam.sources import (
     ImageSource,
     SampleSource,
     VideoSource,
+    to_bgr,
 )
 from vcam.stats import RollingStats, StatsSnapshot
 
@@ -66,6 +82,8 @@ DEFAULT_PNG_OUTPUT = "vcam-frames"
 FIRST_ALPHA_TIMEOUT = 10.0  # seconds the first frame may wait for its alpha
 STATIC_THRESHOLD = 1.5  # mean grey-level change below which a frame counts as unchanged
 STATIC_MAX_AGE = 0.5  # seconds: infer at least this often even when nothing moves
+RECONNECT_FIRST_DELAY = 0.5  # seconds before the first try to reopen a lost camera
+RECONNECT_MAX_DELAY = 5.0  # the back-off doubles up to this
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,9 +128,37 @@ def make_refiner(settings: Settings) -> Refiner:
     )
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@functools.cache
+def _auto_threads() -> int:
+    """1 on machines with 2 cores or fewer (inference and the frame kernels each get one),
+    else half the cores, at most 4."""
+    cores = cpu_cores()
+    return 1 if cores <= 2 else min(4, cores // 2)
+
+
+def inference_threads(settings: Settings) -> int:
+    """onnxruntime's intra-op threads: ``settings.threads``, or automatic when 0."""
+    return settings.threads or _auto_threads()
+
+
+def frame_threads(settings: Settings) -> int:
+    """numba threads of the refine and compositing kernels: ``settings.frame_threads`` (at most
+    numba's pool size), or automatic when 0."""
+    wanted = settings.frame_threads or _auto_threads()
+    return max(1, min(wanted, numba.config.NUMBA_NUM_THREADS))
+
+
 def make_matter(settings: Settings) -> Matter:
     """The model the settings name (loaded and checked)."""
-    return Matter(settings.model, threads=settings.threads, provider=settings.provider)
+    return Matter(settings.model, threads=inference_threads(settings), provider=settings.provider)
 
 
 def background_for(settings: Settings):
@@ -152,12 +198,16 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Status:
-    """What the pipeline is doing: ``state`` is "stopped", "starting", "running", "ended"
-    (the source finished) or "error" (``message`` says why, ``error`` is the VcamError)."""
+    """What the pipeline is doing: ``state`` is "stopped", "starting", "running",
+    "reconnecting" (the camera was lost: ``error`` says why, ``message`` when it tries next),
+    "ended" (the source finished) or "error" (``message`` says why, ``error`` is the
+    VcamError). ``warning``: a problem it runs on with, e.g. a virtual camera that would not
+    open while the preview keeps going."""
 
     state: str
     message: str = ""
     error: VcamError | None = None
+    warning: str = ""
 
 
 class _MattingWorker:
@@ -168,8 +218,7 @@ class _MattingWorker:
         self._stats = stats
         self._cond = threading.Condition()
         self._job: tuple[np.ndarray, int] | None = None
-        self._result: tuple[np.ndarray, int] | None = None
-        self._busy = False
+        self._result: tuple[np.ndarray, int, tuple[int, ...]] | None = None
         self._stop = False
         self.error: VcamError | None = None
         self._thread = threading.Thread(target=self._run, name="vcam-matting", daemon=True)
@@ -177,35 +226,46 @@ class _MattingWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, image: np.ndarray, index: int) -> None:
-        """Infer ``image`` next (replaces a job not yet started)."""
+    def submit(self, image: np.ndarray, seq: int) -> None:
+        """Infer ``image`` (the pipeline's frame number ``seq``) next; replaces a job not yet
+        started."""
         with self._cond:
-            self._job = (image, index)
+            self._job = (image, seq)
             self._cond.notify_all()
 
-    def wait_for(self, index: int, timeout: float) -> None:
-        """Wait until the alpha of frame ``index`` (or a later one) is ready, or ``timeout``."""
+    def wait_for(self, seq: int, timeout: float) -> None:
+        """Wait until the alpha of frame ``seq`` (or a later one) is ready, or ``timeout``."""
         with self._cond:
             self._cond.wait_for(
                 lambda: (
                     self._stop
                     or self.error is not None
-                    or (self._result is not None and self._result[1] >= index)
+                    or (self._result is not None and self._result[1] >= seq)
                 ),
                 max(0.0, timeout),
             )
 
     @property
-    def latest(self) -> tuple[np.ndarray, int] | None:
-        """(low-resolution alpha, frame index) of the newest result."""
+    def latest(self) -> tuple[np.ndarray, int, tuple[int, ...]] | None:
+        """(low-resolution alpha, frame number, frame shape) of the newest result."""
         with self._cond:
             return self._result
 
-    def stop(self, timeout: float = 1.0) -> None:
+    @property
+    def pending(self) -> int:
+        """Jobs waiting (0 or 1)."""
+        with self._cond:
+            return 0 if self._job is None else 1
+
+    def signal_stop(self) -> None:
+        """Ask the thread to end (wakes whoever waits for an alpha)."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        if self._thread.is_alive():
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self.signal_stop()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     def _run(self) -> None:
@@ -214,7 +274,7 @@ class _MattingWorker:
                 self._cond.wait_for(lambda: self._stop or self._job is not None)
                 if self._stop:
                     return
-                (image, index), self._job = self._job, None
+                (image, seq), self._job = self._job, None
             matter = self.matter
             try:
                 with self._stats.timer("preprocess"):
@@ -229,8 +289,99 @@ class _MattingWorker:
                 return
             self._stats.count("inference")
             with self._cond:
-                self._result = (alpha, index)
+                self._result = (alpha, seq, image.shape)
                 self._cond.notify_all()
+
+
+class _Reconnector:
+    """Reopens a lost source in its own thread: tries after 0.5 s, then doubles the wait up
+    to 5 s. ``take()`` hands over the new source once one opened."""
+
+    def __init__(
+        self,
+        reopen: Callable[[], FrameSource],
+        on_failure: Callable[[int, float, VcamError], None],
+    ) -> None:
+        self._reopen = reopen
+        self._on_failure = on_failure
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._found: FrameSource | None = None
+        self.attempts = 0
+        self.delay = RECONNECT_FIRST_DELAY
+        self._thread = threading.Thread(target=self._run, name="vcam-reconnect", daemon=True)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def take(self) -> FrameSource | None:
+        """The reopened source (once), or None while it is still missing."""
+        with self._lock:
+            found, self._found = self._found, None
+            return found
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """End the retries; a source that opens after this is closed again."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        with self._lock:
+            found, self._found = self._found, None
+        if found is not None:
+            _close_quietly(found)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.delay):
+            self.attempts += 1
+            try:
+                source = self._reopen()
+            except Exception as error:  # noqa: BLE001 - a driver may raise anything
+                if not isinstance(error, VcamError):
+                    log.debug("reopening failed", exc_info=True)
+                    error = CameraError(f"reopening failed: {error}")
+                self.delay = min(self.delay * 2, RECONNECT_MAX_DELAY)
+                if not self._stop.is_set():
+                    self._on_failure(self.attempts, self.delay, error)
+                continue
+            with self._lock:
+                if not self._stop.is_set():
+                    self._found = source
+                    return
+            _close_quietly(source)
+            return
+
+
+class _MissingCamera(FrameSource):
+    """Stands in for a camera that was not there at start (``wait_for_camera``)."""
+
+    reconnectable = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = f"camera {settings.camera}"
+        self._settings = settings
+        super().__init__(settings.width, settings.height, settings.fps, live=False, paced=False)
+        self._ended = True
+
+    def _grab(self) -> np.ndarray | None:
+        return None
+
+    def reopen(self) -> FrameSource:
+        return open_source(self._settings, live=True)
+
+
+@dataclass
+class _Track:
+    """The frame worker's memory of the current source (reset when the source changes)."""
+
+    source: FrameSource | None = None
+    shape: tuple[int, ...] | None = None
+    last_infer_seq: int = -(10**9)
+    last_infer_time: float = 0.0
+    reference: np.ndarray | None = None
 
 
 class Pipeline:
@@ -240,6 +391,12 @@ class Pipeline:
     only yours); ``source`` replaces the one the settings name. The pipeline owns both: it
     closes them on ``stop()``. ``on_status`` is called (from a worker thread) on every state
     change. Use ``start()``/``stop()`` or ``with Pipeline(...) as p:``.
+
+    ``reconnect``: a camera that disappears is reopened with back-off while the sinks get a
+    "camera lost" card (else the run ends with an error). ``wait_for_camera``: no camera at
+    start is not an error either; the sinks get the card until it appears.
+    ``pipeline.settings`` is what runs: a virtual camera that could not open while other
+    sinks run is dropped, and ``output`` becomes "none" (update() to try again).
     """
 
     def __init__(
@@ -249,18 +406,27 @@ class Pipeline:
         source: FrameSource | None = None,
         on_status: Callable[[Status], None] | None = None,
         stats_window: float = 3.0,
+        reconnect: bool = True,
+        wait_for_camera: bool = False,
     ) -> None:
         self.settings = settings or Settings()
         self.stats = RollingStats(stats_window)
         self.on_status = on_status
+        self.reconnect = reconnect
+        self.wait_for_camera = wait_for_camera
         self._extra_sinks = list(sinks)
         self._given_source = source
         self._status = Status("stopped")
+        self._warning = ""
         self._source: FrameSource | None = None
         self._settings_sinks: list[Sink] = []
         self._matting: _MattingWorker | None = None
         self._refiner: Refiner | None = None
         self._background = None
+        self._reconnector: _Reconnector | None = None
+        self._lost_error: VcamError | None = None
+        self._card: OutputFrame | None = None
+        self._last_output: OutputFrame | None = None
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._done = threading.Event()
@@ -285,7 +451,9 @@ class Pipeline:
 
     @property
     def error(self) -> VcamError | None:
-        return self._status.error
+        """The error that ended the run (None while it runs or reconnects)."""
+        status = self._status
+        return status.error if status.state == "error" else None
 
     @property
     def source(self) -> FrameSource | None:
@@ -297,18 +465,36 @@ class Pipeline:
 
     def snapshot(self) -> StatsSnapshot:
         """Rolling fps, per-stage medians (ms) and counters."""
-        dropped = self._dropped_before + (self._source.frames_dropped if self._source else 0)
+        source = self._source
+        dropped = self._dropped_before + (source.frames_dropped if source else 0)
         return self.stats.snapshot(dropped=dropped)
 
+    def queue_lengths(self) -> dict[str, int]:
+        """What waits in each buffer right now: the source's newest-frame box (0 or 1), the
+        matting job slot (0 or 1) and the stats samples (bounded): all must stay small."""
+        source, matting = self._source, self._matting
+        return {
+            "source": source.pending if source is not None else 0,
+            "matting": matting.pending if matting is not None else 0,
+            "stats": self.stats.held(),
+        }
+
     def _set_status(self, state: str, message: str = "", error: VcamError | None = None) -> None:
-        self._status = Status(state, message, error)
-        # INFO, not ERROR: errors also reach the caller (raised or via on_status); no repeats.
+        self._status = Status(state, message, error, self._warning)
+        # INFO, not ERROR: errors also reach the caller (raised or via on_status).
         log.info("pipeline %s%s", state, f": {message}" if message else "")
         if self.on_status is not None:
             try:
                 self.on_status(self._status)
             except Exception:  # noqa: BLE001 - a broken listener must not stop the pipeline
                 log.warning("status callback failed", exc_info=True)
+
+    def _announce_running(self, note: str = "") -> None:
+        flow = f"{self._source} -> " + (", ".join(map(str, self.sinks)) or "no output")
+        message = f"{note}: {flow}" if note else flow
+        if self._warning:
+            message += f" ({self._warning})"
+        self._set_status("running", message)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -318,21 +504,27 @@ class Pipeline:
         with self._lifecycle_lock:
             if self.running:
                 return self
+            self._warning = ""
             self._set_status("starting")
             settings = self.settings
             opened: list = []
+            missing: CameraError | None = None
             try:
                 matter = make_matter(settings)
                 refiner = make_refiner(settings)
                 background = background_for(settings)
                 opened.append(background)
                 warm_up()
-                source = self._given_source or open_source(settings, live=True)
+                try:
+                    source = self._given_source or open_source(settings, live=True)
+                except CameraError as error:
+                    if not (
+                        self.wait_for_camera and self.reconnect and settings.source == "camera"
+                    ):
+                        raise
+                    source, missing = _MissingCamera(settings), error
                 opened.append(source)
-                settings_sinks = make_sinks(settings, live=True)
-                for sink in self._extra_sinks + settings_sinks:
-                    sink.open(source.width, source.height, source.fps)
-                    opened.append(sink)
+                settings_sinks = self._open_sinks(source, make_sinks(settings, live=True), opened)
             except BaseException as error:
                 for thing in reversed(opened):
                     _close_quietly(thing)
@@ -344,22 +536,49 @@ class Pipeline:
             self._source, self._settings_sinks = source, settings_sinks
             self._refiner, self._background = refiner, background
             self._matting = _MattingWorker(matter, self.stats)
+            self._reconnector, self._card, self._last_output = None, None, None
             self._stop_event.clear()
             self._done.clear()
             self._matting.start()
-            source.start()
+            if missing is not None:
+                self._lose_source(source, missing)
+            else:
+                source.start()
             self._thread = threading.Thread(target=self._run, name="vcam-frames", daemon=True)
             self._thread.start()
-            self._set_status("running", f"{source} -> " + ", ".join(map(str, self.sinks)))
+            if missing is None:
+                self._announce_running()
             return self
+
+    def _open_sinks(self, source: FrameSource, settings_sinks: list[Sink], opened: list):
+        """Open the caller's sinks and the settings' ones; a virtual camera that fails while
+        other sinks work is left out with a warning (the run goes on without it)."""
+        size, fps = source.size, source.fps
+        for sink in self._extra_sinks:
+            sink.open(*size, fps)
+            opened.append(sink)
+        kept = []
+        for sink in settings_sinks:
+            try:
+                sink.open(*size, fps)
+            except VcamError as error:
+                if not (isinstance(sink, VirtualCameraSink) and self._extra_sinks):
+                    raise
+                self._note_dropped(sink, error, from_settings=True)
+                continue
+            opened.append(sink)
+            kept.append(sink)
+        return kept
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop the threads (joined within ``timeout``), release the camera and the sinks.
-        Safe to call more than once, and from any thread."""
+        Safe to call more than once, and from any thread (also from a sink's callback)."""
         with self._lifecycle_lock:
             self._stop_event.set()
             with self._cond:
                 self._cond.notify_all()
+            if self._matting is not None:
+                self._matting.signal_stop()  # wakes a frame worker waiting for an alpha
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout)
@@ -367,10 +586,11 @@ class Pipeline:
                     log.warning("frame worker did not stop within %.1f s", timeout)
             if self._matting is not None:
                 self._matting.stop(timeout)
+            self._end_reconnect()
             self._release()
             self._thread = None
             self._done.set()
-            if self._status.state in ("running", "starting"):
+            if self._status.state in ("running", "starting", "reconnecting"):
                 self._set_status("stopped")
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -409,7 +629,7 @@ class Pipeline:
             background = background_for(settings) if changed & BACKGROUND_FIELDS else None
             try:
                 with self._paused_worker():
-                    self._swap(settings, changed, matter, background)
+                    self._swap(settings, matter, background)
                     self.settings = settings
             except BaseException:
                 if background is not None:
@@ -417,9 +637,10 @@ class Pipeline:
                 raise
             log.info("settings changed: %s", ", ".join(sorted(changed)))
 
-    def _swap(self, settings: Settings, changed: set[str], matter, background) -> None:
+    def _swap(self, settings: Settings, matter, background) -> None:
         """Replace stages while the frame worker is paused (source and outputs first: they
         are the ones that can still fail; ``self.settings`` follows each step that worked)."""
+        changed = changed_fields(self.settings, settings)  # the worker may have dropped a sink
         if changed & SOURCE_FIELDS and self._given_source is None:
             self._swap_source(settings)
             self.settings = _adopt(self.settings, settings, SOURCE_FIELDS)
@@ -440,23 +661,28 @@ class Pipeline:
             _close_quietly(old)
 
     def _swap_source(self, settings: Settings) -> None:
-        """Close the camera, open the new one; on failure reopen the old one and raise."""
+        """Close the camera, open the new one; on failure reopen the old one (or go on
+        reconnecting to it) and raise."""
         old = self._source
         self._dropped_before += old.frames_dropped
         old.close()
         try:
             new = open_source(settings, live=True)
         except VcamError as error:
-            try:
-                self._source = open_source(self.settings, live=True)
-                self._source.start()
-            except VcamError as again:  # the old camera is gone too: the run cannot go on
-                self._stop_event.set()
-                self._set_status("error", str(again), again)
+            if self._reconnector is None:
+                try:
+                    self._source = open_source(self.settings, live=True)
+                    self._source.start()
+                except VcamError as again:  # the old camera is gone too
+                    if not self._lose_source(_MissingCamera(self.settings), again):
+                        self._stop_event.set()
+                        self._set_status("error", str(again), again)
             raise error from None
+        was_lost = self._end_reconnect()
         self._source = new
         new.start()
-        self._refiner.reset()
+        if was_lost:
+            self._announce_running(f"{new} is on")
 
     def _swap_sinks(self, settings: Settings) -> None:
         """Close the outputs the settings made, open the new ones; on failure reopen the old."""
@@ -473,6 +699,10 @@ class Pipeline:
                 sink.open(*size, fps)
             raise
         self._settings_sinks = sinks
+        if self._warning:  # the new outputs work: forget an old output problem
+            self._warning = ""
+            if self._reconnector is None:
+                self._announce_running()
 
     class _Pause:
         def __init__(self, pipeline: Pipeline) -> None:
@@ -507,73 +737,194 @@ class Pipeline:
             self._cond.wait_for(lambda: not self._pause_requests or self._stop_event.is_set())
             self._paused = False
 
+    # -- lost camera ----------------------------------------------------------------------
+
+    def _lose_source(self, source: FrameSource, error: VcamError) -> bool:
+        """Start reconnecting to ``source`` (closed here) when it can be reopened; False
+        when it cannot (the caller then ends the run)."""
+        if not (self.reconnect and source.reconnectable):
+            return False
+        _close_quietly(source)
+        self._source = source
+        self._lost_error, self._card = error, None
+        reconnector = _Reconnector(source.reopen, self._on_reconnect_failure)
+        self._reconnector = reconnector
+        reconnector.start()
+        log.warning("%s; reconnecting", error)
+        self._set_status("reconnecting", f"{error}; reconnecting", error)
+        return True
+
+    def _on_reconnect_failure(self, attempt: int, delay: float, error: VcamError) -> None:
+        """From the reconnect thread: one more try failed."""
+        if self._stop_event.is_set() or self._reconnector is None or self._reconnector.stopped:
+            return
+        log.debug("reconnect try %d failed: %s", attempt, error)
+        lost = self._lost_error or error
+        message = f"{lost}; still missing after {attempt} tries ({error})"
+        self._set_status("reconnecting", f"{message}; next try in {delay:.1f} s", error)
+
+    def _end_reconnect(self) -> bool:
+        """Stop reconnecting; True when it was."""
+        reconnector, self._reconnector = self._reconnector, None
+        if reconnector is None:
+            return False
+        reconnector.stop(timeout=0.5)
+        self._lost_error = self._card = None
+        return True
+
+    def _while_lost(self) -> None:
+        """One step of the frame worker while the camera is lost: adopt the reopened camera,
+        or send the "camera lost" card and wait a frame's time."""
+        reconnector = self._reconnector
+        new = reconnector.take()
+        if new is None:
+            period = 1.0 / max(1.0, self._source.fps)
+            self._send_card()
+            self._stop_event.wait(period)
+            return
+        self._reconnector = None
+        self._lost_error = self._card = None
+        self._dropped_before += self._source.frames_dropped
+        self._source = new
+        new.start()
+        log.warning("%s is back", new)
+        self._announce_running(f"{new} is back")
+
+    def _send_card(self) -> None:
+        if self._card is None:
+            last = self._last_output.image if self._last_output is not None else None
+            width, height = self._source.size
+            lost = "No camera" if last is None else "Camera lost"
+            image = message_card((width, height), [lost, "reconnecting..."], last)
+            alpha = np.full((height, width), 255, np.uint8)
+            self._card = OutputFrame(image, image, alpha, -1, 0.0, placeholder=True)
+        card = dataclasses.replace(self._card, timestamp=time.monotonic())
+        with self.stats.timer("send"):
+            self._send_all(card)
+        self.stats.count("frame")
+        self.stats.count("placeholder")
+
+    # -- failing sinks --------------------------------------------------------------------
+
+    def _send_all(self, output: OutputFrame) -> None:
+        for sink in self.sinks:
+            try:
+                sink.send(output)
+            except VcamError as error:
+                self._drop_sink(sink, error)
+
+    def _drop_sink(self, sink: Sink, error: VcamError) -> None:
+        """A sink failed while sending: go on without it when others are left."""
+        _close_quietly(sink)
+        from_settings = any(s is sink for s in self._settings_sinks)
+        self._extra_sinks = [s for s in self._extra_sinks if s is not sink]
+        self._settings_sinks = [s for s in self._settings_sinks if s is not sink]
+        if not self.sinks:
+            raise error
+        self._note_dropped(sink, error, from_settings)
+        if self._reconnector is None:
+            self._announce_running()
+
+    def _note_dropped(self, sink: Sink, error: VcamError, from_settings: bool) -> None:
+        if from_settings:  # ``settings`` tells what runs: update(output=...) tries again
+            self.settings = self.settings.replace(output="none")
+        self._warning = f"{sink} off: {error}"
+        log.warning("%s; going on without it", self._warning)
+
     # -- the frame worker -----------------------------------------------------------------
 
     def _run(self) -> None:
-        last_infer_index = -(10**9)
-        last_infer_time = 0.0
-        reference: np.ndarray | None = None
+        applied_threads = 0
+        track = _Track()
+        seq = 0
         ended_normally = False
         try:
             while not self._stop_event.is_set():
                 self._pause_point()
+                wanted = frame_threads(self.settings)
+                if wanted != applied_threads:  # numba's thread count is per calling thread
+                    numba.set_num_threads(wanted)
+                    applied_threads = wanted
+                if self._reconnector is not None:
+                    self._while_lost()
+                    continue
                 source = self._source
-                frame = source.read(timeout=0.1)
+                try:
+                    frame = source.read(timeout=0.1)
+                except VcamError as error:
+                    if source is self._source and not self._lose_source(source, error):
+                        raise
+                    continue
                 if frame is None:
                     if source.ended and source is self._source:
                         ended_normally = True
                         break
                     continue
-                now = time.monotonic()
-                self.stats.count("input")
-                self.stats.record("capture", now - frame.timestamp)
-                settings = self.settings
-                image = cv2.flip(frame.image, 1) if settings.mirror else frame.image
-
-                # Hand the frame to the model when due; wait for its alpha as long as the frame
-                # rate allows, else use the newest alpha there is.
-                matting = self._matting
-                due = frame.index - last_infer_index >= settings.infer_every
-                thumb = _thumbnail(image) if settings.skip_static else None
-                if due and thumb is not None and reference is not None:
-                    still = float(np.abs(thumb - reference).mean()) < STATIC_THRESHOLD
-                    if still and now - last_infer_time < STATIC_MAX_AGE:
-                        due = False
-                        self.stats.count("skipped")
-                if due:
-                    matting.submit(image, frame.index)
-                    last_infer_index, last_infer_time, reference = frame.index, now, thumb
-                    if matting.latest is None:
-                        matting.wait_for(frame.index, FIRST_ALPHA_TIMEOUT)
-                    else:
-                        matting.wait_for(frame.index, self._alpha_budget(source.fps))
-                if matting.error is not None:
-                    raise matting.error
-                latest = matting.latest
-                if latest is None:
-                    continue  # the model has not answered yet (only at the very start)
-                with self.stats.timer("refine"):
-                    alpha = self._refiner.refine(latest[0], image)
-                with self.stats.timer("composite"):
-                    composite = self._background.composite(image, alpha)
-                output = OutputFrame(composite, image, alpha, frame.index, frame.timestamp)
-                with self.stats.timer("send"):
-                    for sink in self.sinks:
-                        sink.send(output)
-                self.stats.record("latency", time.monotonic() - frame.timestamp)
-                self.stats.count("frame")
+                seq += 1
+                self._process(frame, seq, source, track)
+            if ended_normally:
+                self._finish("ended", f"{self._source} finished")
+            else:
+                self._done.set()
         except VcamError as error:
             self._finish("error", str(error), error)
-            return
         except Exception as error:  # noqa: BLE001 - any crash becomes a reported error
             log.debug("frame worker crashed", exc_info=True)
             wrapped = VcamError(f"internal error: {type(error).__name__}: {error}")
             self._finish("error", str(wrapped), wrapped)
-            return
-        if ended_normally:
-            self._finish("ended", f"{self._source} finished")
-        else:
-            self._done.set()
+        finally:
+            with self._cond:
+                self._cond.notify_all()  # an update() waiting for a pause point gives up
+
+    def _process(self, frame, seq: int, source: FrameSource, track: _Track) -> None:
+        """Matte, composite and send one frame."""
+        now = time.monotonic()
+        self.stats.count("input")
+        self.stats.record("capture", now - frame.timestamp)
+        settings = self.settings
+        image = frame.image
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            image = to_bgr(image)  # a source of the caller's that gives grey or BGRA
+        if settings.mirror:
+            image = cv2.flip(image, 1)
+        if source is not track.source or image.shape != track.shape:
+            if track.source is source:
+                log.info("frame size changed from %s to %s", track.shape, image.shape)
+            self._refiner.reset()  # new camera or size: the old alpha history does not fit
+            track.source, track.shape = source, image.shape
+            track.last_infer_seq, track.reference = -(10**9), None
+
+        # Hand the frame to the model when due; wait for its alpha as long as the frame rate
+        # allows, else use the newest alpha there is (only if it was made at this frame size).
+        matting = self._matting
+        due = seq - track.last_infer_seq >= settings.infer_every
+        thumb = _thumbnail(image) if settings.skip_static else None
+        if due and thumb is not None and track.reference is not None:
+            still = float(np.abs(thumb - track.reference).mean()) < STATIC_THRESHOLD
+            if still and now - track.last_infer_time < STATIC_MAX_AGE:
+                due = False
+                self.stats.count("skipped")
+        if due:
+            matting.submit(image, seq)
+            first = track.last_infer_seq < 0
+            track.last_infer_seq, track.last_infer_time, track.reference = seq, now, thumb
+            budget = FIRST_ALPHA_TIMEOUT if first else self._alpha_budget(source.fps)
+            matting.wait_for(seq, budget)
+        if matting.error is not None:
+            raise matting.error
+        latest = matting.latest
+        if latest is None or latest[2] != image.shape:
+            return  # no alpha for this frame size yet (the start, or a size change)
+        with self.stats.timer("refine"):
+            alpha = self._refiner.refine(latest[0], image)
+        with self.stats.timer("composite"):
+            composite = self._background.composite(image, alpha)
+        output = OutputFrame(composite, image, alpha, frame.index, frame.timestamp)
+        with self.stats.timer("send"):
+            self._send_all(output)
+        self._last_output = output
+        self.stats.record("latency", time.monotonic() - frame.timestamp)
+        self.stats.count("frame")
 
     def _alpha_budget(self, fps: float) -> float:
         """How long a frame may wait for its own alpha and still leave on time."""
@@ -584,6 +935,7 @@ class Pipeline:
         """The worker ends by itself: release everything, report, wake waiters."""
         if self._matting is not None:
             self._matting.stop()
+        self._end_reconnect()
         self._release()
         self._set_status(state, message, error)
         self._done.set()

@@ -59,7 +59,11 @@ class Settings:
 
     # Matting: the model and how it runs.
     model: str = "fast"  # "fast", "quality" or a path to an MMNet .onnx file
-    threads: int = field(default=0, metadata=_range(0, 64))  # 0: onnxruntime's default
+    threads: int = field(default=0, metadata=_range(0, 64))  # inference; 0: auto (see below)
+    # Threads of the refine and compositing kernels (numba); 0: auto. Auto is 1 of each on
+    # machines with 2 cores or fewer (two parallel kernels fighting inference for 2 cores ran
+    # 5-50x slower), else half the cores each, at most 4.
+    frame_threads: int = field(default=0, metadata=_range(0, 64))
     provider: str = field(default="cpu", metadata=_choices(PROVIDERS))
     infer_every: int = field(default=1, metadata=_range(1, 30))  # at most every Nth frame
     skip_static: bool = True  # reuse the alpha while the picture barely changes
@@ -244,10 +248,12 @@ def save_settings(settings: Settings, path: str | Path | None = None) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp_name, path)
+        temp_name = None
     except OSError as error:
+        raise SettingsError(f"cannot save settings to {path}: {error.strerror or error}") from None
+    finally:  # also on Ctrl-C: never leave a half-written temporary file behind
         if temp_name is not None:
             Path(temp_name).unlink(missing_ok=True)
-        raise SettingsError(f"cannot save settings to {path}: {error.strerror}") from None
     return path
 
 

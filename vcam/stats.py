@@ -32,6 +32,7 @@ class StatsSnapshot:
     inferences: int = 0
     skipped: int = 0  # inferences skipped because the picture barely changed
     dropped: int = 0  # frames the source replaced before the worker took them
+    placeholders: int = 0  # notice cards sent while the camera was lost
 
     def line(self) -> str:
         """A one-line summary for logs and the command line."""
@@ -125,7 +126,13 @@ class RollingStats:
             inferences=self.total("inference"),
             skipped=self.total("skipped"),
             dropped=dropped,
+            placeholders=self.total("placeholder"),
         )
+
+    def held(self) -> int:
+        """Samples and events held in memory right now (bounded: for leak checks)."""
+        with self._lock:
+            return sum(map(len, self._samples.values())) + sum(map(len, self._events.values()))
 
     def _prune(self, samples: deque[tuple[float, float]], now: float) -> None:
         while samples and samples[0][0] < now - self.window:
