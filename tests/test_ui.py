@@ -644,6 +644,35 @@ def test_vcam_without_a_command_opens_the_panel(qtbot, no_cameras, base_settings
     assert vcam_threads() == []
 
 
+def test_sigterm_closes_the_panel_cleanly_and_saves_its_settings_file(
+    qtbot, no_cameras, base_settings, tmp_path
+):
+    import os
+
+    import ui
+
+    panel_file = tmp_path / "panel.json"
+    save_settings(base_settings.replace(threshold=0.25), panel_file)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def terminate_when_live() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if any(w.isVisible() and w.preview.frames_shown > 2 for w in windows):
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            QTimer.singleShot(50, terminate_when_live)
+
+    QTimer.singleShot(50, terminate_when_live)
+    try:
+        assert ui.main(["--settings", str(panel_file)]) == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert vcam_threads() == []
+    assert load_settings(panel_file, strict=True).threshold == 0.25
+    assert not settings_path().exists()  # the default file was never touched
+
+
 def test_output_frame_shapes_are_respected_by_the_preview(qtbot):
     """A frame whose camera picture and result differ in size (a camera switch) still shows."""
     from ui.preview import PreviewWidget

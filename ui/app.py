@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication, QWidget
 
 from ui.main_window import MainWindow
 from ui.style import apply_style
@@ -35,6 +38,24 @@ def create_app() -> QApplication:
     return app
 
 
+def close_on_signals(app: QApplication, window: QWidget) -> None:
+    """SIGTERM and Ctrl-C close the window the normal way (capture stopped, settings saved).
+
+    Python runs signal handlers only between bytecodes, so a light timer gives it the chance
+    while Qt's event loop runs in C++."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def close(signum: int, frame: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, close)
+    wake = QTimer(app)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the window and run until it closes. Raises SettingsError (one line) for a bad
     ``--settings`` file, which the ``vcam`` command prints."""
@@ -48,4 +69,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = create_app()
     window = MainWindow(settings, settings_file)
     window.show()
+    close_on_signals(app, window)
     return app.exec()
