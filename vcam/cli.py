@@ -59,7 +59,15 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help='"fast" (default), "quality" or a path to an .onnx file')
-    group.add_argument("--threads", type=int, help="inference threads (0: onnxruntime decides)")
+    group.add_argument(
+        "--threads", type=int, help="inference threads (0: automatic, 1 on 2-core machines)"
+    )
+    group.add_argument(
+        "--frame-threads",
+        type=int,
+        metavar="N",
+        help="threads of the edge and compositing kernels (0: automatic, 1 on 2-core machines)",
+    )
     group.add_argument("--provider", choices=PROVIDERS, help="execution provider (default cpu)")
     group.add_argument(
         "--infer-every", type=int, metavar="N", help="run the model on at most every Nth frame"
@@ -98,6 +106,11 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", help="virtual camera device (e.g. /dev/video10)")
     group.add_argument("--backend", help=argparse.SUPPRESS)  # pyvirtualcam backend (tests)
     group.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    group.add_argument(
+        "--wait-for-camera",
+        action="store_true",
+        help="no camera yet: wait for it (the output shows a notice) instead of exiting",
+    )
     group.add_argument("--stats", action="store_true", help="print fps and stage timings")
     group.add_argument("--save", action="store_true", help="keep these options as defaults")
 
@@ -190,6 +203,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "loop": "loop",
         "model": "model",
         "threads": "threads",
+        "frame_threads": "frame_threads",
         "provider": "provider",
         "infer_every": "infer_every",
         "skip_static": "skip_static",
@@ -282,7 +296,7 @@ def cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
     if args.save:
         print(f"vcam: saved settings to {save_settings(settings)}")
     explicit = overrides(args)
-    pipeline = Pipeline(settings)
+    pipeline = Pipeline(settings, wait_for_camera=args.wait_for_camera)
     try:
         pipeline.start()
     except CameraError:
@@ -459,10 +473,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def on_sigterm(signum: int, frame: object) -> None:
         stop.set()
-        log.debug("SIGTERM: stopping")
+        log.debug("signal %d: stopping", signum)
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_sigterm)
+        # SIGTERM (kill, a service manager) and SIGHUP (the terminal closed) stop cleanly:
+        # threads joined, camera and virtual camera released, files finished.
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), on_sigterm)
     try:
         return command(args, stop)
     except KeyboardInterrupt:

@@ -26,6 +26,10 @@ from vcam.errors import CameraError, InputError, VcamError
 log = logging.getLogger(__name__)
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no driver chatter on stderr
+# FFmpeg's own messages ("moov atom not found" for a broken file) bypass OpenCV's logging; the
+# bad file becomes a one-line InputError/BackgroundError instead. OpenCV reads this when it
+# first opens a video.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SAMPLE_PORTRAIT = ASSETS / "sample-portrait.jpg"
