@@ -322,6 +322,8 @@ def test_edge_and_model_controls_change_the_engine_settings(
     wait_settings(qtbot, window, guided=False)
     window.threads_spin.setValue(2)
     wait_settings(qtbot, window, threads=2)
+    window.frame_threads_spin.setValue(1)
+    wait_settings(qtbot, window, frame_threads=1)
     choose(window.provider_combo, "auto")
     wait_settings(qtbot, window, provider="auto")
     window.infer_spin.setValue(2)
@@ -343,7 +345,7 @@ def test_edge_and_model_controls_change_the_engine_settings(
         2,
         False,
     )
-    assert saved.model == str(model_path)
+    assert saved.model == str(model_path) and saved.frame_threads == 1
 
 
 def test_output_controls_are_saved(qtbot, open_window, tmp_path):
@@ -409,6 +411,51 @@ def test_missing_virtual_camera_shows_the_fix_and_keeps_the_preview(qtbot, open_
     assert window.output_status.text() == text  # the fix-it line under the button, too
     assert not window.output_on and window.engine.pipeline.running
     wait_frames(qtbot, window)  # never frozen: frames keep coming
+
+
+def test_a_virtual_camera_failing_mid_run_is_reported_and_the_preview_goes_on(
+    qtbot, open_window, fake_vcam, monkeypatch
+):
+    window = open_window(virtual_backend=FAKE_BACKEND)
+    wait_running(qtbot, window)
+    real_send = fake_vcam.send
+
+    def send_then_fail(self, frame):
+        if len(self.frames) >= 3:
+            raise RuntimeError("device unplugged")
+        real_send(self, frame)
+
+    monkeypatch.setattr(fake_vcam, "send", send_then_fail)
+    window.start_button.click()
+    wait_message(qtbot, window, "stopped accepting frames", "device unplugged")
+    qtbot.waitUntil(lambda: window.start_button.text() == "Start virtual camera", timeout=WAIT_MS)
+    assert "device unplugged" in window.output_status.text()
+    assert window.engine.pipeline.running and window.engine.pipeline.settings.output == "none"
+    wait_frames(qtbot, window)  # the preview goes on without the virtual camera
+    window.start_button.click()  # and it can be started again
+    qtbot.waitUntil(lambda: len(fake_vcam.instances) == 2, timeout=WAIT_MS)
+
+
+def test_a_run_that_fails_mid_way_is_reported_and_restarted_once(qtbot, open_window, monkeypatch):
+    from vcam.backgrounds import ColourBackground
+
+    window = open_window()
+    wait_running(qtbot, window)
+    real = ColourBackground.composite
+    calls = {"n": 0}
+
+    def fail_once(self, frame, alpha, out=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("kernel exploded")
+        return real(self, frame, alpha, out)
+
+    monkeypatch.setattr(ColourBackground, "composite", fail_once)
+    wait_message(qtbot, window, "kernel exploded")
+    assert window.status_message.property("level") == "error"
+    qtbot.waitUntil(lambda: window.engine.pipeline.running, timeout=WAIT_MS)  # restarted
+    wait_frames(qtbot, window)
+    assert calls["n"] > 3
 
 
 def test_recording_to_a_file_starts_and_stops(qtbot, open_window, tmp_path):

@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self._cameras: list = []
         self._cameras_known = False
         self._error_until = 0.0
+        self._may_restart = False  # one automatic restart after a run fails
         self._last_file_background = ""
         self.tray: QSystemTrayIcon | None = None
         self.engine: Engine | None = None
@@ -311,9 +312,16 @@ class MainWindow(QMainWindow):
         self.threads_spin.setRange(0, max(16, os.cpu_count() or 1))
         self.threads_spin.setSpecialValueText("Automatic")
         self.threads_spin.setSuffix(" threads")
-        self.threads_spin.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.threads_spin.setToolTip("Threads for running the model")
         self.threads_spin.valueChanged.connect(lambda n: self._change(threads=n))
-        section.add_row("Threads", self.threads_spin)
+        section.add_row("Model threads", self.threads_spin)
+        self.frame_threads_spin = QSpinBox()
+        self.frame_threads_spin.setRange(0, max(16, os.cpu_count() or 1))
+        self.frame_threads_spin.setSpecialValueText("Automatic")
+        self.frame_threads_spin.setSuffix(" threads")
+        self.frame_threads_spin.setToolTip("Threads for refining the matte and compositing")
+        self.frame_threads_spin.valueChanged.connect(lambda n: self._change(frame_threads=n))
+        section.add_row("Frame threads", self.frame_threads_spin)
         self.provider_combo = ComboBox()
         usable = available_providers()
         for name in PROVIDERS:
@@ -510,13 +518,16 @@ class MainWindow(QMainWindow):
             self.settings = self.settings.replace(**reverted)
             self._schedule_save()
         wanted_output = result.requested.output != "none"
+        error = result.error
         if wanted_output and (not result.running or result.applied.output == "none"):
             self.output_on = False  # the output could not start
+            # A virtual camera that will not open leaves the preview running, with a warning.
+            error = error or self.engine.pipeline.status.warning or "the output did not start"
         self._output_pending = False
-        if result.error:
-            self.show_message(result.error, "error")
+        if error:
+            self.show_message(error, "error")
             if result.error_kind in OUTPUT_ERRORS or (wanted_output and not self.output_on):
-                self._output_error = result.error
+                self._output_error = error
             if not result.running:
                 self.preview.clear(result.error)
         elif self.output_on:
@@ -529,14 +540,40 @@ class MainWindow(QMainWindow):
             self.preview.set_placeholder("Starting…")
             self.show_message("Starting…")
         elif status.state == "running":
+            self._may_restart = True
             self.show_message("Live: " + status.message.replace(" -> ", " → "))
+            if status.warning:
+                self._output_dropped(status.warning)
+        elif status.state == "reconnecting":
+            self.show_message(status.message, "warning")
         elif status.state == "error":
             self.show_message(status.message, "error")
             if not self.engine.pipeline.running:
-                self.preview.clear(status.message)
+                self._recover(status.message)
         elif status.state == "ended":
             self.show_message(f"{status.message}: choose a source to continue", "warning")
         self._refresh_output()
+
+    def _output_dropped(self, warning: str) -> None:
+        """The engine ran on without an output that failed (e.g. the virtual camera was
+        unplugged): show why and turn the Start button back."""
+        pipeline = self.engine.pipeline
+        if self.output_on and not self._output_pending and pipeline.settings.output == "none":
+            self.output_on = False
+            self._output_error = warning
+        self.show_message(warning, "warning")
+
+    def _recover(self, message: str) -> None:
+        """The run stopped on an error (an output or the camera failed): turn the output off
+        and start the preview again, once per successful run (so a failing start cannot
+        loop)."""
+        self.preview.clear(message)
+        if self.output_on:
+            self.output_on = False
+            self._output_error = message
+        if self._may_restart:
+            self._may_restart = False
+            self._push()
 
     # =========================================================================================
     # Controls -> settings
@@ -670,6 +707,7 @@ class MainWindow(QMainWindow):
             for w in (
                 self.fps_combo,
                 self.threads_spin,
+                self.frame_threads_spin,
                 self.infer_spin,
                 self.provider_combo,
                 self.device_combo,
@@ -714,6 +752,7 @@ class MainWindow(QMainWindow):
         self.model_choice.set_value(model_key)
         self._show_model_hint()
         self.threads_spin.setValue(s.threads)
+        self.frame_threads_spin.setValue(s.frame_threads)
         self.infer_spin.setValue(s.infer_every)
         self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(s.provider)))
         self.skip_static.set_value(s.skip_static)
