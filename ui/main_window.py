@@ -89,6 +89,26 @@ def _camera_key(device: object) -> str:
     return text[len("/dev/video") :] if text.startswith("/dev/video") else text
 
 
+def _set_items(combo: ComboBox, items: list[tuple[str, str]], selected: str) -> None:
+    """Show ``items`` (text, data) in ``combo`` and select ``selected``, silently. The list is
+    only rebuilt when it changed (an open popup is left alone). Data "-" is a separator,
+    data "" a disabled note."""
+    current = [(combo.itemText(i), combo.itemData(i) or "") for i in range(combo.count())]
+    wanted = [(text if data != "-" else "", data if data != "-" else "") for text, data in items]
+    with QSignalBlocker(combo):
+        if current != wanted:
+            combo.clear()
+            for text, data in items:
+                if data == "-":
+                    combo.insertSeparator(combo.count())
+                    continue
+                combo.addItem(text, data)
+                if not data:
+                    combo.model().item(combo.count() - 1).setEnabled(False)
+        index = combo.findData(selected) if selected else -1
+        combo.setCurrentIndex(max(0, index))
+
+
 def available_providers() -> set[str]:
     """The settings' provider names onnxruntime can run here ("cpu" and "auto" always)."""
     have = set(onnxruntime.get_available_providers())
@@ -462,6 +482,8 @@ class MainWindow(QMainWindow):
             self._sync_controls()
             return
         before = self._target()
+        if {"output", "output_path", "virtual_device"} & set(changes):
+            self._output_error = ""  # a new output choice: the old output's problem is moot
         if "source" in changes or "camera" in changes:
             self._no_camera = False  # the user chose a source: no more stand-in sample
         if new != self.settings:
@@ -778,49 +800,39 @@ class MainWindow(QMainWindow):
         return s.background
 
     def _fill_camera_combo(self) -> None:
+        """Cameras found, the sample, the chosen file and "Open…"; the source selected."""
         s = self.settings
-        combo = self.camera_combo
-        with QSignalBlocker(combo):
-            combo.clear()
-            selected = -1
-            if not self._cameras_known:
-                combo.addItem("Looking for cameras…", "")
-                combo.model().item(0).setEnabled(False)
-            elif not self._cameras:
-                combo.addItem("No camera found", "")
-                combo.model().item(0).setEnabled(False)
-            for camera in self._cameras:
-                label = camera.label or f"Camera {_camera_key(camera.device)}"
-                combo.addItem(
-                    f"{label} · {camera.width}×{camera.height}", f"camera:{camera.device}"
-                )
-                if s.source == "camera" and _camera_key(camera.device) == _camera_key(s.camera):
-                    selected = combo.count() - 1
-            if s.source == "camera" and selected < 0 and not self._no_camera:
-                combo.addItem(f"Camera {s.camera}", f"camera:{s.camera}")
-                selected = combo.count() - 1
-            combo.insertSeparator(combo.count())
-            combo.addItem("Bundled sample", "sample:")
-            if s.source == "sample" or (self._no_camera and s.source == "camera"):
-                selected = combo.count() - 1
-            if s.source in ("video", "image") and s.input_path:
-                combo.addItem(f"File · {Path(s.input_path).name}", f"input:{s.input_path}")
-                combo.setItemData(combo.count() - 1, s.input_path, Qt.ItemDataRole.ToolTipRole)
-                selected = combo.count() - 1
-            combo.addItem("Open video or image…", "open:")
-            combo.setCurrentIndex(max(0, selected))
+        items: list[tuple[str, str]] = []  # (text, data); data "" marks a disabled note
+        if not self._cameras_known:
+            items.append(("Looking for cameras…", ""))
+        elif not self._cameras:
+            items.append(("No camera found", ""))
+        selected = ""
+        for camera in self._cameras:
+            label = camera.label or f"Camera {_camera_key(camera.device)}"
+            items.append((f"{label} · {camera.width}×{camera.height}", f"camera:{camera.device}"))
+            if s.source == "camera" and _camera_key(camera.device) == _camera_key(s.camera):
+                selected = f"camera:{camera.device}"
+        if s.source == "camera" and not selected and not self._no_camera:
+            selected = f"camera:{s.camera}"
+            items.append((f"Camera {s.camera}", selected))
+        items.append(("-", "-"))
+        items.append(("Bundled sample", "sample:"))
+        if s.source == "sample" or (self._no_camera and s.source == "camera"):
+            selected = "sample:"
+        if s.source in ("video", "image") and s.input_path:
+            selected = f"input:{s.input_path}"
+            items.append((f"File · {Path(s.input_path).name}", selected))
+        items.append(("Open video or image…", "open:"))
+        _set_items(self.camera_combo, items, selected)
 
     def _fill_resolution_combo(self) -> None:
         s = self.settings
-        combo = self.resolution_combo
-        with QSignalBlocker(combo):
-            combo.clear()
-            sizes = list(RESOLUTIONS)
-            if (s.width, s.height) not in sizes:
-                sizes.append((s.width, s.height))
-            for width, height in sizes:
-                combo.addItem(f"{width} × {height}", f"{width}x{height}")
-            combo.setCurrentIndex(sizes.index((s.width, s.height)))
+        sizes = list(RESOLUTIONS)
+        if (s.width, s.height) not in sizes:
+            sizes.append((s.width, s.height))
+        items = [(f"{width} × {height}", f"{width}x{height}") for width, height in sizes]
+        _set_items(self.resolution_combo, items, f"{s.width}x{s.height}")
 
     def _show_model_hint(self) -> None:
         model = self.settings.model
