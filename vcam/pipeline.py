@@ -883,6 +883,9 @@ class Pipeline:
         self.stats.record("capture", now - frame.timestamp)
         settings = self.settings
         image = frame.image
+        if image.size == 0:  # a driver hiccup: nothing to show, nothing to fail on
+            log.debug("%s gave an empty frame; skipped", source)
+            return
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             image = to_bgr(image)  # a source of the caller's that gives grey or BGRA
         if settings.mirror:

@@ -26,10 +26,12 @@ from vcam.errors import CameraError, InputError, VcamError
 log = logging.getLogger(__name__)
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no driver chatter on stderr
-# FFmpeg's own messages ("moov atom not found" for a broken file) bypass OpenCV's logging; the
-# bad file becomes a one-line InputError/BackgroundError instead. OpenCV reads this when it
-# first opens a video.
+# Messages that bypass OpenCV's logging: FFmpeg's ("moov atom not found" for a broken file) and
+# those of OpenCV's built-in MJPEG/AVI reader, a fallback that prints raw bytes of a truncated
+# AVI ("Unexpected element...") and is not needed (FFmpeg reads and writes MJPG AVIs). A bad
+# file becomes a one-line InputError/BackgroundError instead. OpenCV reads these on first use.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_VIDEOIO_PRIORITY_CV_MJPEG", "0")
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SAMPLE_PORTRAIT = ASSETS / "sample-portrait.jpg"
