@@ -35,6 +35,9 @@ WAIT_MS = 15000  # generous: the machine is shared with training; normally well 
 BLUE = (20, 60, 200)  # RGB of the synthetic clip's background
 RED = (220, 20, 20)  # RGB of its "person" box
 MAGENTA = "#ff00ff"
+CLOSING_SIGNALS = [
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -681,12 +684,13 @@ def test_vcam_without_a_command_opens_the_panel(qtbot, no_cameras, base_settings
     QTimer.singleShot(50, close_when_live)
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    sigterm = signal.getsignal(signal.SIGTERM)
+    signals = {sig: signal.getsignal(sig) for sig in CLOSING_SIGNALS}
     try:
         assert cli.main([]) == 0
     finally:
         root.handlers[:], root.level = handlers, level
-        signal.signal(signal.SIGTERM, sigterm)
+        for sig, handler in signals.items():
+            signal.signal(sig, handler)
     assert seen["title"] == "vcam"
     assert vcam_threads() == []
 
@@ -700,7 +704,7 @@ def test_sigterm_closes_the_panel_cleanly_and_saves_its_settings_file(
 
     panel_file = tmp_path / "panel.json"
     save_settings(base_settings.replace(threshold=0.25), panel_file)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {sig: signal.getsignal(sig) for sig in CLOSING_SIGNALS}
 
     def terminate_when_live() -> None:
         windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]

@@ -39,7 +39,8 @@ def create_app() -> QApplication:
 
 
 def close_on_signals(app: QApplication, window: QWidget) -> None:
-    """SIGTERM and Ctrl-C close the window the normal way (capture stopped, settings saved).
+    """Ctrl-C, SIGTERM and SIGHUP close the window the normal way (capture stopped, settings
+    saved).
 
     Python runs signal handlers only between bytecodes, so a light timer gives it the chance
     while Qt's event loop runs in C++."""
@@ -49,8 +50,9 @@ def close_on_signals(app: QApplication, window: QWidget) -> None:
     def close(signum: int, frame: object) -> None:
         QTimer.singleShot(0, window.close)
 
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, close)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), close)
     wake = QTimer(app)
     wake.timeout.connect(lambda: None)
     wake.start(200)
