@@ -382,6 +382,843 @@ def cmd_stages(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# side by side: vcam's models and the MediaPipe peer on the same frames (models, variants)
+
+PEER_VARIANTS = ("general", "landscape")
+DEFAULT_OUT_DIR = REPO / "docs" / "benchmarks"
+SPEED_CACHE = REPO / ".cache" / "speed"
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """``"144x256"`` (height x width, the model convention) as (144, 256)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"error: size {text!r}: use HEIGHTxWIDTH, e.g. 144x256") from None
+    return height, width
+
+
+def parse_list(text: str, kind: type = str) -> list:
+    """Comma-separated values (empty items dropped)."""
+    return [kind(item.strip()) for item in text.split(",") if item.strip()]
+
+
+def portrait_frames(
+    data: Path, count: int, width: int = 1280, height: int = 720
+) -> tuple[list[np.ndarray], str]:
+    """``count`` real photos of portraits-shen2016/test, each scaled to the frame height and
+    centred in a ``width`` x ``height`` BGR frame (sides mirrored from the photo), or the
+    bundled sample portrait framed like a webcam when the data is missing."""
+    photos = sorted((data / "portraits-shen2016" / "test" / "image").glob("*.jpg"))
+    frames = []
+    if photos:
+        picks = np.linspace(0, len(photos) - 1, min(count, len(photos))).round().astype(int)
+        for i in picks:
+            photo = cv2.imread(str(photos[i]))
+            if photo is None:
+                continue
+            scale = height / photo.shape[0]
+            size = (min(width, round(photo.shape[1] * scale)), height)
+            photo = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+            left = (width - size[0]) // 2
+            frames.append(
+                cv2.copyMakeBorder(
+                    photo, 0, 0, left, width - size[0] - left, cv2.BORDER_REFLECT_101
+                )
+            )
+    if frames:
+        return frames, f"{len(frames)} photos of portraits-shen2016/test in {width}x{height} frames"
+    from vcam.sources import SampleSource
+
+    sample = SampleSource(width, height, fps=30.0, live=False)
+    frames = [sample.render(t) for t in np.linspace(0.0, 6.0, max(1, count), endpoint=False)]
+    sample.close()
+    return frames, f"the bundled sample portrait, {len(frames)} {width}x{height} frames"
+
+
+@dataclass
+class Candidate:
+    """One way of turning a BGR frame into a frame-size float alpha, with what it is."""
+
+    name: str  # the name scripts/evaluate.py reports (file stem, mediapipe-selfie-VARIANT)
+    kind: str  # "vcam" or "mediapipe"
+    input_size: str  # model input, HEIGHTxWIDTH
+    precision: str  # fp32 or int8
+    label: str  # a one-line description
+    run: Callable[[np.ndarray], np.ndarray]
+    trained: bool = True
+    width: float | None = None  # MMNet width multiplier
+    path: str = ""
+    rewrites: str = ""  # exact graph rewrites applied (vcam.training.optimize)
+
+
+def mmnet_candidate(path: Path, threads: int, trained: bool | None = None) -> Candidate:
+    """An MMNet .onnx file through ``vcam.matting.Matter`` (vcam's session options):
+    ``matte`` = ``fit`` + NCHW float + inference + ``unfit`` to the frame size."""
+    from vcam.matting import Matter
+
+    matter = Matter(path, threads=threads)
+    meta = matter.metadata
+    height, width = matter.input_size
+    precision = meta.get("vcam.precision", "fp32")
+    rewrites = meta.get("vcam.graph_rewrites", "")
+    if trained is None:
+        trained = "untrained" not in path.stem
+    multiplier = meta.get("vcam.width_multiplier")
+    label = f"MMNet({multiplier or '?'}) {height}x{width} {precision}"
+    label += f", rewrites: {rewrites}" if rewrites else ""
+    label += "" if trained else " (UNTRAINED: latency only)"
+    return Candidate(
+        name=path.stem,
+        kind="vcam",
+        input_size=f"{height}x{width}",
+        precision=precision,
+        label=label,
+        run=matter.matte,
+        trained=trained,
+        width=float(multiplier) if multiplier else None,
+        path=str(path),
+        rewrites=rewrites,
+    )
+
+
+class PeerRunner:
+    """MediaPipe selfie segmentation's whole per-frame cost from a BGR frame: its own squash to
+    the model size (``vcam.evaluation.peer.squash_to_tensor``; channels swapped on the small
+    tensor, the cheapest place), LiteRT inference, and the bilinear resize back to the frame.
+    Gives the same alpha as ``MediaPipeSelfie.predict`` on the RGB frame."""
+
+    def __init__(self, variant: str, threads: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        from vcam.evaluation.peer import default_model_path, squash_to_tensor
+
+        self._squash = squash_to_tensor
+        self.path = default_model_path(variant)
+        self._interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+        self._interpreter.allocate_tensors()
+        details = self._interpreter.get_input_details()[0]
+        self._input = details["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        _, self.height, self.width, _ = (int(v) for v in details["shape"])
+
+    def __call__(self, frame_bgr: np.ndarray) -> np.ndarray:
+        tensor = self._squash(frame_bgr, self.height, self.width)
+        self._interpreter.set_tensor(self._input, np.ascontiguousarray(tensor[None, :, :, ::-1]))
+        self._interpreter.invoke()
+        small = self._interpreter.get_tensor(self._output)[0, :, :, 0]
+        h, w = frame_bgr.shape[:2]
+        alpha = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(alpha, 0.0, 1.0, out=alpha)
+
+
+def peer_candidate(variant: str, threads: int) -> Candidate:
+    runner = PeerRunner(variant, threads)
+    return Candidate(
+        name=f"mediapipe-selfie-{variant}",
+        kind="mediapipe",
+        input_size=f"{runner.height}x{runner.width}",
+        precision="fp32",
+        label=f"MediaPipe selfie {variant} {runner.height}x{runner.width} (LiteRT, XNNPACK)",
+        run=runner,
+        path=str(runner.path),
+    )
+
+
+def peer_candidates(variants: list[str], threads: int) -> list[Candidate]:
+    """The MediaPipe peers that can run here; a one-line note for each that cannot."""
+    from vcam.errors import ModelError
+
+    found = []
+    for variant in variants:
+        if variant not in PEER_VARIANTS:
+            raise SystemExit(f"error: unknown peer {variant!r}: use {', '.join(PEER_VARIANTS)}")
+        try:
+            found.append(peer_candidate(variant, threads))
+        except (ModelError, ImportError) as error:
+            print(f"note: MediaPipe {variant} skipped: {error}", file=sys.stderr)
+    return found
+
+
+def race(
+    candidates: list[Candidate],
+    frames: list[np.ndarray],
+    repeat: int,
+    warmup: int,
+    references: list[str] | None = None,
+) -> list[dict]:
+    """Time every candidate on the same frames, round-robin: repetition ``r`` runs all of them
+    on frame ``r % len(frames)``, starting one later in the list each time, so background load
+    and caches hit all alike. Rows carry medians, min, max and paired ratios: for each
+    reference (default: the MediaPipe peers), the median over repetitions of (this candidate's
+    time / the reference's time in the same repetition)."""
+    for candidate in candidates:
+        for i in range(warmup):
+            candidate.run(frames[i % len(frames)])
+    times: dict[str, list[float]] = {c.name: [] for c in candidates}
+    n = len(candidates)
+    for rep in range(repeat):
+        frame = frames[rep % len(frames)]
+        for k in range(n):
+            candidate = candidates[(rep + k) % n]
+            start = time.perf_counter()
+            candidate.run(frame)
+            times[candidate.name].append((time.perf_counter() - start) * 1e3)
+    if references is None:
+        references = [c.name for c in candidates if c.kind == "mediapipe"]
+    rows = []
+    for c in candidates:
+        t = np.array(times[c.name])
+        row = {
+            "name": c.name,
+            "kind": c.kind,
+            "label": c.label,
+            "input_size": c.input_size,
+            "precision": c.precision,
+            "trained": c.trained,
+            "width": c.width,
+            "path": c.path,
+            "rewrites": c.rewrites,
+            "median_ms": float(np.median(t)),
+            "min_ms": float(t.min()),
+            "max_ms": float(t.max()),
+            "mean_ms": float(t.mean()),
+            "p90_ms": float(np.percentile(t, 90)),
+            "n": int(t.size),
+            "ratio": {},
+        }
+        for ref in references:
+            paired = t / np.array(times[ref])
+            row["ratio"][ref] = float(np.median(paired))
+        rows.append(row)
+    return rows
+
+
+def race_report(rows_by_threads: dict[int, list[dict]], title: str, notes: list[str]) -> str:
+    """Markdown: one table per thread count, ratios against each MediaPipe peer."""
+    lines = [f"# {title}", ""]
+    for note in notes:
+        lines += [note, ""]
+    for threads, rows in rows_by_threads.items():
+        peers = list(rows[0]["ratio"]) if rows else []
+        short = {p: p.replace("mediapipe-selfie-", "MP ") for p in peers}
+        lines += [f"## {threads} thread{'s' if threads > 1 else ''}", ""]
+        header = ["model", "input", "precision", "median ms", "min", "max", "n"]
+        header += [f"x {short[p]}" for p in peers]
+        lines += ["| " + " | ".join(header) + " |", "|---|---|---|" + "---:|" * (len(header) - 3)]
+        for r in sorted(rows, key=lambda r: r["median_ms"]):
+            name = r["name"] + ("" if r["trained"] else " (untrained)")
+            cells = [
+                f"**{name}**" if r["kind"] == "mediapipe" else name,
+                r["input_size"],
+                r["precision"],
+                f"{r['median_ms']:.2f}",
+                f"{r['min_ms']:.2f}",
+                f"{r['max_ms']:.2f}",
+                str(r["n"]),
+            ]
+            cells += [f"{r['ratio'][p]:.2f}" for p in peers]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def print_ratios(rows: list[dict], threads: int) -> None:
+    """vcam / MediaPipe ratios, one line per vcam model."""
+    peers = list(rows[0]["ratio"]) if rows else []
+    if not peers:
+        return
+    for r in sorted(rows, key=lambda r: r["median_ms"]):
+        if r["name"] in peers:
+            continue
+        ratios = ", ".join(
+            f"{r['ratio'][p]:.2f}x {p.replace('mediapipe-selfie-', '')}" for p in peers
+        )
+        print(f"  t={threads} {r['name']:<44} {r['median_ms']:7.2f} ms  = {ratios}")
+
+
+def write_reports(out: Path, report: dict, markdown: str) -> tuple[Path, Path]:
+    """``out``.json and ``out``.md (``out`` is a path without suffix)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    js, md = out.with_suffix(".json"), out.with_suffix(".md")
+    js.write_text(json.dumps(report, indent=1) + "\n")
+    md.write_text(markdown + "\n")
+    return js, md
+
+
+def run_race(
+    args: argparse.Namespace,
+    build: Callable[[int], list[Candidate]],
+    command: str,
+    title: str,
+    notes: list[str],
+    references: list[str] | None = None,
+    what: str = "",
+) -> dict:
+    """Build candidates per thread count, race them, print and write the reports."""
+    width, height = parse_sizes(args.frame_size)[0]
+    frames, frame_label = portrait_frames(args.data, args.frames, width, height)
+    load_before = os.getloadavg()
+    started = time.time()
+    rows_by_threads: dict[int, list[dict]] = {}
+    for threads in parse_list(args.threads, int):
+        set_threads(threads)
+        candidates = build(threads)
+        if not candidates:
+            raise SystemExit("error: nothing to time")
+        print(f"timing {len(candidates)} candidates, {threads} thread(s)...", file=sys.stderr)
+        rows_by_threads[threads] = race(candidates, frames, args.repeat, args.warmup, references)
+        print_ratios(rows_by_threads[threads], threads)
+        del candidates
+    load_after = os.getloadavg()
+    cores = os.cpu_count()
+    what = what or (
+        f"Per-frame cost from a {width}x{height} BGR frame to a frame-size float alpha: for "
+        "vcam, `vcam.fitting.fit` + NCHW float + onnxruntime (`vcam.matting.Matter`'s session "
+        "options) + `unfit`; for MediaPipe, its own squash + LiteRT (XNNPACK) + bilinear "
+        "resize back."
+    )
+    notes = [
+        f"{what} Frames: {frame_label}.",
+        f"Candidates interleaved round-robin, {args.repeat} repetitions each after "
+        f"{args.warmup} warm-up runs; an `x NAME` column is the median over repetitions of "
+        "this row's time / NAME's time in the same repetition (below 1: faster).",
+        f"Load average before/after: {load_before[0]:.2f}/{load_after[0]:.2f} on {cores} cores "
+        f"(shared with other work: compare ratios, not absolute figures). "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {machine()['cpu']}, onnxruntime "
+        f"{machine()['onnxruntime']}.",
+        *notes,
+    ]
+    markdown = race_report(rows_by_threads, title, notes)
+    report = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": round(time.time() - started, 1),
+        "frame": frame_label,
+        "frame_size": [width, height],
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "machine": machine(),
+        "notes": notes,
+        "results": {str(t): rows for t, rows in rows_by_threads.items()},
+    }
+    if args.out:
+        js, md = write_reports(args.out, report, markdown)
+        print(f"wrote {md} and {js}")
+    else:
+        print(markdown)
+    return report
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    paths = args.models or sorted((REPO / "models").glob("*.onnx"))
+    if not paths:
+        raise SystemExit("error: no models in models/: give --models FILE.onnx ...")
+    for path in paths:
+        if not Path(path).is_file():
+            raise SystemExit(f"error: model {path} not found")
+
+    def build(threads: int) -> list[Candidate]:
+        return [mmnet_candidate(Path(p), threads) for p in paths] + peer_candidates(
+            parse_list(args.peers), threads
+        )
+
+    run_race(args, build, "models", "vcam models vs MediaPipe selfie: latency per frame", [])
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# variants: input sizes, widths and precisions from one checkpoint
+
+
+def variant_name(width: float, height: int, size_w: int, precision: str, trained: bool) -> str:
+    tag = "" if trained else "-untrained"
+    return f"mmnet-w{width:g}{tag}-{height}x{size_w}-{precision}"
+
+
+def build_variants(args: argparse.Namespace) -> list[Path]:
+    """Export the checkpoint at every size (and untrained nets at other widths), then the
+    rewritten fp32 ("opt") and int8 copies. Returns the files, in a stable order."""
+    import torch
+
+    from vcam.nets.mmnet import MMNet
+    from vcam.training.export import export_onnx
+    from vcam.training.optimize import optimize_file
+    from vcam.training.quantize import CALIBRATION_SET, calibration_images, quantize_model
+
+    if not args.checkpoint.is_file():
+        raise SystemExit(f"error: checkpoint {args.checkpoint} not found")
+    try:
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        trained_width = float(state.get("config", {}).get("width", 1.0))
+        net = MMNet(trained_width)
+        net.load_state_dict(state["model"])
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise SystemExit(f"error: {args.checkpoint}: not a vcam checkpoint ({exc})") from None
+    net.eval()
+    precisions = parse_list(args.precisions)
+    unknown = set(precisions) - {"fp32", "opt", "int8"}
+    if unknown:
+        raise SystemExit(f"error: --precisions: {sorted(unknown)} not in fp32, opt, int8")
+    calibration: list[Path] = []
+    if "int8" in precisions:
+        calibration = calibration_images(args.data / CALIBRATION_SET, args.count)
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "vcam.checkpoint": args.checkpoint.name,
+        "vcam.training_step": str(state.get("step", "")),
+    }
+    jobs = [(net, trained_width, hw, True) for hw in map(parse_hw, parse_list(args.sizes))]
+    for width in parse_list(args.widths, float):
+        if width != trained_width:
+            jobs += [(None, width, hw, False) for hw in map(parse_hw, parse_list(args.width_sizes))]
+    built = []
+    for model, width, (height, size_w), trained in jobs:
+        model = model if model is not None else MMNet(width).eval()
+        base = work / (variant_name(width, height, size_w, "fp32", trained) + ".onnx")
+        print(f"building {base.stem} ...", file=sys.stderr, flush=True)
+        export_onnx(model, base, height, size_w, metadata=meta)
+        if "fp32" in precisions:
+            built.append(base)
+        if "opt" in precisions:
+            opt = base.with_name(variant_name(width, height, size_w, "opt", trained) + ".onnx")
+            optimize_file(base, opt)
+            built.append(opt)
+        if "int8" in precisions:
+            int8 = base.with_name(variant_name(width, height, size_w, "int8", trained) + ".onnx")
+            images = calibration if trained else calibration[: max(1, min(16, len(calibration)))]
+            quantize_model(base, int8, images)
+            built.append(int8)
+    return built
+
+
+def cmd_variants(args: argparse.Namespace) -> int:
+    built = build_variants(args)
+    extra = [Path(p) for p in args.models]
+
+    def build(threads: int) -> list[Candidate]:
+        mine = [mmnet_candidate(p, threads) for p in built + extra]
+        return mine + peer_candidates(parse_list(args.peers), threads)
+
+    notes = [
+        f"Variants of `{args.checkpoint}` (step "
+        f"{mmnet_step(built[0]) if built else '?'}) built in `{args.work}`: `fp32` = the "
+        "plain export, `opt` = fp32 with the exact graph rewrites "
+        "(`vcam.training.optimize`), `int8` = static QDQ int8 (`scripts/quantize.py`). "
+        "Untrained widths are timed only: their speed is real, their alpha is not."
+    ]
+    run_race(args, build, "variants", "MMNet variants vs MediaPipe selfie: latency", notes)
+    trained = [str(p) for p in built + extra if "untrained" not in p.stem]
+    if trained:
+        print(
+            "\nquality of the trained variants:\n  python scripts/evaluate.py --data "
+            f"{args.data} --sets shen-test --peer general landscape --out docs/eval/speed "
+            "--models " + " ".join(trained)
+        )
+    return 0
+
+
+def mmnet_step(path: Path) -> str:
+    """The training step recorded in an exported model (empty when unknown)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.get_modelmeta().custom_metadata_map.get("vcam.training_step", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# sessions: onnxruntime options on one model, inference only
+
+
+def session_variants() -> dict[str, dict]:
+    """Changes to ``vcam.matting.session_options`` worth measuring."""
+    import onnxruntime as ort
+
+    level = ort.GraphOptimizationLevel
+    return {
+        "vcam": {},
+        "no graph optimisation": {"level": level.ORT_DISABLE_ALL},
+        "basic optimisation": {"level": level.ORT_ENABLE_BASIC},
+        "extended (no layout)": {"level": level.ORT_ENABLE_EXTENDED},
+        "layout (NCHWc)": {"level": level.ORT_ENABLE_LAYOUT},
+        "spinning on": {"config": {"session.intra_op.allow_spinning": "1"}},
+        "parallel executor (2 inter-op)": {"parallel": True},
+        "no memory pattern": {"mem_pattern": False},
+        "no CPU arena": {"arena": False},
+        "denormals as zero": {"config": {"session.set_denormal_as_zero": "1"}},
+    }
+
+
+def session_candidate(path: Path, threads: int, variant: str, change: dict, blob: np.ndarray):
+    import onnxruntime as ort
+
+    from vcam.matting import session_options
+
+    options = session_options(threads)
+    if "level" in change:
+        options.graph_optimization_level = change["level"]
+    for key, value in change.get("config", {}).items():
+        options.add_session_config_entry(key, value)
+    if change.get("parallel"):
+        options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+        options.inter_op_num_threads = 2
+    if "mem_pattern" in change:
+        options.enable_mem_pattern = change["mem_pattern"]
+    if "arena" in change:
+        options.enable_cpu_mem_arena = change["arena"]
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: blob}
+    return Candidate(
+        name=f"{path.stem}: {variant}",
+        kind="session",
+        input_size="x".join(str(d) for d in blob.shape[2:]),
+        precision=session.get_modelmeta().custom_metadata_map.get("vcam.precision", "fp32"),
+        label=variant,
+        run=lambda frame: session.run(None, feed),
+        path=str(path),
+    )
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from vcam.matting import Matter
+
+    paths = [Path(p) for p in args.models] or [DEFAULT_MODEL]
+    for path in paths:
+        if not path.is_file():
+            raise SystemExit(f"error: model {path} not found: give --models FILE.onnx")
+    width, height = parse_sizes(args.frame_size)[0]
+    frame = portrait_frames(args.data, 1, width, height)[0][0]
+    blobs = {p: Matter(p, threads=1).preprocess(frame)[0] for p in paths}
+    variants = session_variants()
+    if args.variants:
+        wanted = parse_list(args.variants)
+        missing = [v for v in wanted if v not in variants]
+        if missing:
+            raise SystemExit(f"error: unknown session variant {missing[0]!r}: {list(variants)}")
+        variants = {k: v for k, v in variants.items() if k in wanted or k == "vcam"}
+
+    def build(threads: int) -> list[Candidate]:
+        return [
+            session_candidate(p, threads, name, change, blobs[p])
+            for p in paths
+            for name, change in variants.items()
+        ]
+
+    what = (
+        "onnxruntime inference only (one fitted input), `vcam.matting.session_options` with "
+        "one change per row; `vcam` is those options unchanged."
+    )
+    references = [f"{p.stem}: vcam" for p in paths]
+    title = "onnxruntime session options: inference latency"
+    run_race(args, build, "sessions", title, [], references, what)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# pareto: quality against latency, from the JSON results
+
+
+def load_latency(paths: list[Path], threads: int) -> tuple[dict[str, dict], dict]:
+    """Latency rows by model name at ``threads`` (the first file naming a model wins) and the
+    first file's header (machine, load)."""
+    rows: dict[str, dict] = {}
+    header: dict = {}
+    for path in paths:
+        try:
+            report = json.loads(Path(path).read_text())
+            results = report["results"][str(threads)]
+        except (OSError, ValueError, KeyError) as exc:
+            raise SystemExit(
+                f"error: {path}: no latency results for {threads} thread(s) ({exc}): "
+                "give a JSON written by `benchmark.py models` or `variants`"
+            ) from None
+        header = header or report
+        for row in results:
+            rows.setdefault(row["name"], row)
+    return rows, header
+
+
+def load_quality(paths: list[Path], set_name: str) -> dict[str, dict]:
+    """Metrics by model name for ``set_name`` from scripts/evaluate.py's results.json files."""
+    found: dict[str, dict] = {}
+    for path in paths:
+        try:
+            rows = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"error: {path}: not an evaluate.py results.json ({exc})") from None
+        for row in rows:
+            if row.get("set") == set_name:
+                found.setdefault(row["model"], row["metrics"])
+    return found
+
+
+def pareto_front(points: list[tuple[float, float]], lower_is_better: bool) -> list[int]:
+    """Indices of the points no other point beats on both latency and quality, by latency."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front, best = [], None
+    for i in order:
+        q = points[i][1] if lower_is_better else -points[i][1]
+        if best is None or q < best:
+            front.append(i)
+            best = q
+    return front
+
+
+COLOURS = {"fp32": "#4c72b0", "opt": "#55a868", "int8": "#dd8452", "mediapipe": "#c44e52"}
+MARKERS = {"fp32": "o", "opt": "s", "int8": "^", "mediapipe": "*"}
+STYLE_LABELS = {
+    "fp32": "MMNet fp32 (plain export)",
+    "opt": "MMNet fp32, exact graph rewrites",
+    "int8": "MMNet int8 (QDQ)",
+    "mediapipe": "MediaPipe selfie",
+}
+
+
+def plot_pareto(
+    latency: dict[str, dict], quality: dict[str, dict], header: dict, args: argparse.Namespace
+) -> list[dict]:
+    """Two panels (SAD, IoU) of quality against median latency; returns the plotted points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = []
+    for name, row in latency.items():
+        if name in quality and row.get("trained", True):
+            points.append({**row, "sad": quality[name]["sad"], "iou": quality[name]["iou"]})
+    if not points:
+        raise SystemExit(
+            "error: no model has both a latency and a quality result: the names in the latency "
+            "JSON must match the model names of evaluate.py (file stems)"
+        )
+    untrained = [r for r in latency.values() if not r.get("trained", True)]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    for ax, metric, lower in ((axes[0], "sad", True), (axes[1], "iou", False)):
+        xs = [p["median_ms"] for p in points]
+        ys = [p[metric] for p in points]
+        for p in points:
+            peer = p["kind"] == "mediapipe"
+            style = "mediapipe" if peer else p["precision"]
+            if style == "fp32" and p.get("rewrites"):
+                style = "opt"
+            ax.errorbar(
+                p["median_ms"],
+                p[metric],
+                xerr=[[p["median_ms"] - p["min_ms"]], [max(0.0, p["p90_ms"] - p["median_ms"])]],
+                fmt=MARKERS[style],
+                color=COLOURS[style],
+                ecolor=COLOURS[style],
+                ms=13 if peer else 7,
+                elinewidth=0.8,
+                alpha=0.9,
+            )
+            text = p["name"].replace("mediapipe-selfie-", "MediaPipe ")
+            text = text.replace("mmnet-", "").replace("-fp32", "").replace("-", " ")
+            ax.annotate(
+                text,
+                (p["median_ms"], p[metric]),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
+        front = pareto_front(list(zip(xs, ys, strict=True)), lower)
+        ax.plot(
+            [xs[i] for i in front],
+            [ys[i] for i in front],
+            color="0.6",
+            lw=1,
+            zorder=0,
+            ls="--",
+            label="Pareto front",
+        )
+        for r in untrained:
+            ax.axvline(r["median_ms"], color="0.8", lw=0.8, ls=":", zorder=0)
+            ax.annotate(
+                r["name"].replace("mmnet-", "").replace("-untrained", " (untrained)"),
+                (r["median_ms"], 0.02),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                fontsize=6,
+                color="0.5",
+            )
+        ax.set_xlabel(
+            f"latency per {header.get('frame_size', ['?', '?'])[0]}x"
+            f"{header.get('frame_size', ['?', '?'])[1]} frame, ms (median; bars: "
+            f"min..p90), {args.threads} thread(s)"
+        )
+        ax.set_ylabel("SAD (lower is better)" if lower else "IoU (higher is better)")
+        ax.grid(alpha=0.3)
+    handles = [
+        plt.Line2D([], [], color=COLOURS[k], marker=MARKERS[k], ls="", label=v)
+        for k, v in STYLE_LABELS.items()
+    ]
+    handles.append(plt.Line2D([], [], color="0.6", ls="--", label="Pareto front"))
+    axes[1].legend(handles=handles, fontsize=8, loc="best")
+    load = header.get("load_average_before", [float("nan")])[0]
+    fig.suptitle(
+        f"Quality on {args.set} vs latency ({header.get('machine', {}).get('cpu', '?')}, "
+        f"load {load:.1f}, {header.get('date', '')}); dotted: untrained widths, latency only",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=120)
+    plt.close(fig)
+    return points
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    latency, header = load_latency(args.latency, args.threads)
+    quality = load_quality(args.quality, args.set)
+    points = plot_pareto(latency, quality, header, args)
+    peers = {p["name"]: p for p in points if p["kind"] == "mediapipe"}
+    print(f"wrote {args.out} ({len(points)} models)")
+    print("| model | ms | SAD | IoU | " + " | ".join(f"x {n}" for n in peers) + " |")
+    for p in sorted(points, key=lambda p: p["median_ms"]):
+        ratios = " | ".join(f"{p['ratio'].get(n, float('nan')):.2f}" for n in peers)
+        cells = f"{p['name']} | {p['median_ms']:.2f} | {p['sad']:.2f} | {p['iou']:.4f}"
+        print(f"| {cells} | {ratios} |")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# pipeline: the live Pipeline on a 1080p 30 fps file into a null (or file) sink
+
+
+def write_video(path: Path, width: int, height: int, fps: float, frames: int) -> Path:
+    """A moving portrait clip (the bundled sample, swaying and zooming) as MJPG."""
+    from vcam.sources import SampleSource
+
+    sample = SampleSource(width, height, fps=fps, live=False)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
+    if not writer.isOpened():
+        raise SystemExit(f"error: cannot write the test video {path}")
+    for i in range(frames):
+        writer.write(sample.render(i / fps))
+    writer.release()
+    sample.close()
+    return path
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from vcam.pipeline import Pipeline
+    from vcam.settings import Settings
+    from vcam.sinks import PreviewSink, VideoFileSink
+
+    width, height = parse_sizes(args.size)[0]
+    model = args.model or DEFAULT_MODEL
+    if not Path(model).is_file():
+        raise SystemExit(f"error: model {model} not found: give --model FILE.onnx")
+    sent: list[tuple[float, int]] = []  # (capture-to-send seconds, source index)
+
+    def record(frame) -> None:
+        if frame.index >= 0:
+            sent.append((time.monotonic() - frame.timestamp, frame.index))
+
+    with tempfile.TemporaryDirectory() as folder:
+        clip = write_video(
+            Path(folder) / "clip.avi", width, height, args.fps, round(args.clip_seconds * args.fps)
+        )
+        settings = Settings(
+            source="video",
+            input_path=str(clip),
+            loop=True,
+            output="none",
+            model=str(model),
+            threads=args.threads,
+            background=args.background,
+        )
+        sinks = [PreviewSink(record)]
+        if args.sink == "file":
+            sinks.append(VideoFileSink(Path(folder) / "out.avi"))
+        load_before = os.getloadavg()
+        pipeline = Pipeline(settings, sinks=sinks, stats_window=args.seconds)
+        pipeline.start()
+        try:
+            time.sleep(args.warmup_seconds)
+            first_sent, first_dropped = len(sent), pipeline.snapshot().dropped
+            first_captured = pipeline.source.frames_captured
+            start = time.monotonic()
+            pipeline.wait(args.seconds)
+            elapsed = time.monotonic() - start
+            snapshot = pipeline.snapshot()
+            captured = pipeline.source.frames_captured - first_captured
+            status = pipeline.status
+        finally:
+            pipeline.stop()
+        load_after = os.getloadavg()
+    window = sent[first_sent:]
+    latencies = np.array([s for s, _ in window]) * 1e3
+    indices = [i for _, i in window]
+    gaps = sum(max(0, b - a - 1) for a, b in zip(indices, indices[1:], strict=False))
+    report = {
+        "command": "pipeline",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "model": str(model),
+        "source": f"{width}x{height} MJPG file at {args.fps:g} fps (looped, paced live)",
+        "background": args.background,
+        "threads": args.threads,
+        "sinks": [str(s) for s in sinks],
+        "seconds": round(elapsed, 2),
+        "status": status.state,
+        "frames_sent": len(window),
+        "output_fps": len(window) / elapsed if elapsed > 0 else 0.0,
+        "frames_captured": captured,
+        "dropped_by_source": snapshot.dropped - first_dropped,
+        "source_index_gaps": gaps,
+        "inferences": snapshot.inferences,
+        "inference_fps_last_window": snapshot.inference_fps,
+        "stage_median_ms": snapshot.stage_ms,
+        "latency_ms": {
+            "median": float(np.median(latencies)) if latencies.size else None,
+            "p90": float(np.percentile(latencies, 90)) if latencies.size else None,
+            "p99": float(np.percentile(latencies, 99)) if latencies.size else None,
+            "max": float(latencies.max()) if latencies.size else None,
+        },
+        "frame_period_ms": 1000.0 / args.fps,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "machine": machine(),
+    }
+    lat = report["latency_ms"]
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in snapshot.stage_ms.items())
+    markdown = "\n".join(
+        [
+            f"# Pipeline at {width}x{height}, {args.fps:g} fps",
+            "",
+            f"`{model}`, background {args.background}, threads {args.threads}, sinks: "
+            f"{', '.join(report['sinks'])}; {elapsed:.1f} s measured after "
+            f"{args.warmup_seconds:g} s of warm-up. Load average before/after "
+            f"{load_before[0]:.2f}/{load_after[0]:.2f} on {os.cpu_count()} cores. "
+            f"{report['date']}.",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| output fps | {report['output_fps']:.1f} |",
+            f"| frames sent / captured | {len(window)} / {captured} |",
+            f"| dropped (source replaced an unread frame) | {report['dropped_by_source']} |",
+            f"| gaps in the sent frame indices | {gaps} |",
+            f"| inferences (whole run) | {snapshot.inferences} |",
+            f"| capture-to-send latency median ms | {lat['median'] or float('nan'):.1f} |",
+            f"| capture-to-send latency p90 / p99 / max ms | {lat['p90'] or float('nan'):.1f} / "
+            f"{lat['p99'] or float('nan'):.1f} / {lat['max'] or float('nan'):.1f} |",
+            f"| frame period ms | {report['frame_period_ms']:.1f} |",
+            "",
+            f"Per-stage medians (ms): {stages}.",
+        ]
+    )
+    print(markdown)
+    if args.out:
+        js, md = write_reports(args.out, report, markdown)
+        print(f"wrote {md} and {js}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -394,6 +1231,82 @@ def build_parser() -> argparse.ArgumentParser:
     stages.add_argument("--warmup", type=int, default=5)
     stages.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     stages.set_defaults(run=cmd_stages)
+
+    def race_options(sub: argparse.ArgumentParser, repeat: int, out: str | None) -> None:
+        sub.add_argument("--threads", default="1,2", help="thread counts to run, e.g. 1,2")
+        sub.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+        sub.add_argument("--frames", type=int, default=8, help="distinct photos to cycle")
+        sub.add_argument("--frame-size", default="1280x720", help="frame WxH")
+        sub.add_argument("--repeat", type=int, default=repeat, help="runs per candidate")
+        sub.add_argument("--warmup", type=int, default=5)
+        sub.add_argument(
+            "--out",
+            type=Path,
+            default=DEFAULT_OUT_DIR / out if out else None,
+            help="report path without suffix: writes .md and .json",
+        )
+
+    models = commands.add_parser(
+        "models", help="every model (and MediaPipe selfie) side by side, whole per-frame cost"
+    )
+    models.add_argument("--models", nargs="*", type=Path, help="default: models/*.onnx")
+    models.add_argument("--peers", default="general,landscape", help="MediaPipe variants")
+    race_options(models, 200, "models")
+    models.set_defaults(run=cmd_models)
+
+    variants = commands.add_parser(
+        "variants", help="sizes, widths and precisions from one checkpoint, timed side by side"
+    )
+    variants.add_argument("--checkpoint", type=Path, default=REPO / "runs/base/last.pt")
+    variants.add_argument(
+        "--sizes",
+        default="128x128,112x192,128x224,144x256,160x288,192x192,192x352,256x256",
+        help="HEIGHTxWIDTH input sizes of the trained width",
+    )
+    variants.add_argument("--widths", default="0.5,0.75,1.4", help="untrained widths")
+    variants.add_argument("--width-sizes", default="144x256,256x256", help="their sizes")
+    variants.add_argument("--precisions", default="fp32,opt,int8", help="fp32, opt, int8")
+    variants.add_argument("--count", type=int, default=300, help="int8 calibration images")
+    variants.add_argument("--work", type=Path, default=SPEED_CACHE / "variants")
+    variants.add_argument("--models", nargs="*", type=Path, default=[], help="also time these")
+    variants.add_argument("--peers", default="general,landscape", help="MediaPipe variants")
+    race_options(variants, 100, "variants")
+    variants.set_defaults(run=cmd_variants)
+
+    sessions = commands.add_parser("sessions", help="onnxruntime session options, inference")
+    sessions.add_argument("--models", nargs="*", type=Path, default=[], help="default: fast")
+    sessions.add_argument("--variants", default="", help="comma-separated subset (names)")
+    race_options(sessions, 150, "sessions")
+    sessions.set_defaults(run=cmd_sessions)
+
+    pareto = commands.add_parser("pareto", help="quality vs latency chart from JSON results")
+    pareto.add_argument(
+        "--latency",
+        nargs="+",
+        type=Path,
+        default=[DEFAULT_OUT_DIR / "variants.json"],
+        help="JSON of `models`/`variants` (the first naming a model wins)",
+    )
+    pareto.add_argument(
+        "--quality", nargs="+", type=Path, required=True, help="evaluate.py results.json"
+    )
+    pareto.add_argument("--set", default="shen-test", help="evaluation set")
+    pareto.add_argument("--threads", type=int, default=1)
+    pareto.add_argument("--out", type=Path, default=REPO / "docs" / "pareto.png")
+    pareto.set_defaults(run=cmd_pareto)
+
+    pipe = commands.add_parser("pipeline", help="the live Pipeline on a 1080p 30 fps file")
+    pipe.add_argument("--model", type=Path, default=None, help="default models/mmnet-fast.onnx")
+    pipe.add_argument("--size", default="1920x1080", help="video WxH")
+    pipe.add_argument("--fps", type=float, default=30.0)
+    pipe.add_argument("--seconds", type=float, default=20.0, help="measured run time")
+    pipe.add_argument("--warmup-seconds", type=float, default=3.0)
+    pipe.add_argument("--clip-seconds", type=float, default=4.0, help="looped clip length")
+    pipe.add_argument("--threads", type=int, default=0, help="inference threads (0: default)")
+    pipe.add_argument("--background", default="blur")
+    pipe.add_argument("--sink", choices=("null", "file"), default="null")
+    pipe.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR / "pipeline")
+    pipe.set_defaults(run=cmd_pipeline)
     return parser
 
 

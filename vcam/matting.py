@@ -89,6 +89,23 @@ def choose_providers(provider: str) -> list[str]:
     return [wanted] if provider == "cpu" else [wanted, "CPUExecutionProvider"]
 
 
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    """The onnxruntime options vcam runs models with (``threads`` 0: onnxruntime's default).
+
+    Measured by ``scripts/benchmark.py sessions``: every graph optimisation (``ORT_ENABLE_ALL``
+    includes the NCHWc layout transformer, which matters most), one sequential stream of ops,
+    and no idle spinning (the capture and compositing threads need the CPU).
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def _short(error: Exception) -> str:
     """The first line of an onnxruntime error, without its bracketed prefix."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -105,14 +122,7 @@ class Matter:
     def __init__(self, model: str | Path = "fast", threads: int = 0, provider: str = "cpu"):
         self.path = resolve_model(model)
         self.providers_requested = choose_providers(provider)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # Idle onnxruntime threads must not spin: the capture and compositing threads need the CPU.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         try:
             self._session = ort.InferenceSession(
                 str(self.path), options, providers=self.providers_requested
