@@ -15,7 +15,7 @@ and ai-edge-quantizer).
 
 from __future__ import annotations
 
-import logging
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,10 +24,9 @@ import numpy as np
 from vcam.errors import ModelError
 from vcam.fitting import fit
 
-log = logging.getLogger(__name__)
-
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 IO_TYPES = ("int8", "float32", "uint8")
+METADATA_NAME = "vcam"
 
 
 def _import(name: str):
@@ -59,8 +58,8 @@ def convert_fp32(net, height: int, width: int, path: str | Path) -> Path:
     return path
 
 
-def quantize_fp16(fp32_path: str | Path, path: str | Path) -> Path:
-    """fp16 weights (halves the file; GPU delegates run fp16), float32 input and output."""
+def quantize_fp16(fp32_path: str | Path) -> bytes:
+    """fp16 weights (halves the weights; GPU delegates run fp16), float32 input and output."""
     quantizer = _import("ai_edge_quantizer.quantizer")
     algorithms = _import("ai_edge_quantizer.algorithm_manager")
     qtyping = _import("ai_edge_quantizer.qtyping")
@@ -71,9 +70,7 @@ def quantize_fp16(fp32_path: str | Path, path: str | Path) -> Path:
         num_bits=16,
         algorithm_key=algorithms.AlgorithmName.FLOAT_CASTING,
     )
-    path = Path(path)
-    path.write_bytes(bytes(q.quantize().quantized_model))
-    return path
+    return bytes(q.quantize().quantized_model)
 
 
 def calibration_images(folder: str | Path, size: tuple[int, int], count: int) -> list[np.ndarray]:
@@ -138,8 +135,7 @@ def set_io_types(model: bytes, io: str) -> bytes:
     if io == "int8":
         return model
     schema = _import("ai_edge_litert.schema_py_generated")
-    flatbuffers = _import("flatbuffers")
-    obj = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    obj = _read(model)
     graph = obj.subgraphs[0]
     new_type = {"float32": schema.TensorType.FLOAT32, "uint8": schema.TensorType.UINT8}[io]
 
@@ -159,17 +155,17 @@ def set_io_types(model: bytes, io: str) -> bytes:
         if old.type != schema.TensorType.INT8:
             raise ModelError("set_io_types expects a model with int8 input and output")
         new = schema.TensorT()
-        new.shape = np.array(old.shape, dtype=np.int32)
+        new.shape = list(old.shape)
         new.type = new_type
         new.name = old.name
-        old.name = (old.name.decode() if isinstance(old.name, bytes) else old.name) + "_int8"
+        old.name = _text(old.name) + "_int8"
         buffer = schema.BufferT()
         obj.buffers.append(buffer)
         new.buffer = len(obj.buffers) - 1
         if io == "uint8":
             quant = schema.QuantizationParametersT()
-            quant.scale = np.array(old.quantization.scale, dtype=np.float32)
-            quant.zeroPoint = np.array(old.quantization.zeroPoint, dtype=np.int64) + 128
+            quant.scale = [float(v) for v in old.quantization.scale]
+            quant.zeroPoint = [int(v) + 128 for v in old.quantization.zeroPoint]
             new.quantization = quant
         graph.tensors.append(new)
         return len(graph.tensors) - 1
@@ -177,8 +173,8 @@ def set_io_types(model: bytes, io: str) -> bytes:
     def operator(code: int, source: int, target: int) -> object:
         op = schema.OperatorT()
         op.opcodeIndex = code
-        op.inputs = np.array([source], dtype=np.int32)
-        op.outputs = np.array([target], dtype=np.int32)
+        op.inputs = [source]
+        op.outputs = [target]
         return op
 
     old_in, old_out = int(graph.inputs[0]), int(graph.outputs[0])
@@ -187,8 +183,8 @@ def set_io_types(model: bytes, io: str) -> bytes:
     out_code = quantize if io == "uint8" else opcode(schema.BuiltinOperator.DEQUANTIZE)
     graph.operators.insert(0, operator(quantize, new_in, old_in))
     graph.operators.append(operator(out_code, old_out, new_out))
-    graph.inputs = np.array([new_in], dtype=np.int32)
-    graph.outputs = np.array([new_out], dtype=np.int32)
+    graph.inputs = [new_in]
+    graph.outputs = [new_out]
     for signature in obj.signatureDefs or []:
         for entry in signature.inputs:
             if entry.tensorIndex == old_in:
@@ -196,6 +192,41 @@ def set_io_types(model: bytes, io: str) -> bytes:
         for entry in signature.outputs:
             if entry.tensorIndex == old_out:
                 entry.tensorIndex = new_out
-    builder = flatbuffers.Builder(len(model) + 4096)
-    builder.Finish(obj.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return _write(obj)
+
+
+def finalize(model: bytes, metadata: dict[str, str]) -> bytes:
+    """The file to ship: ``metadata`` as JSON in the metadata entry ``vcam`` (replacing one
+    there), and internal tensors renamed ``t<index>`` (the converter's names are long module
+    paths, about 160 KB per model); the input and output keep their names."""
+    schema = _import("ai_edge_litert.schema_py_generated")
+    obj = _read(model)
+    graph = obj.subgraphs[0]
+    keep = set(graph.inputs) | set(graph.outputs)
+    for index, tensor in enumerate(graph.tensors):
+        if index not in keep:
+            tensor.name = f"t{index}"
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(metadata, sort_keys=True).encode(), dtype=np.uint8)
+    obj.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(obj.buffers) - 1
+    kept = [m for m in (obj.metadata or []) if _text(m.name) != METADATA_NAME]
+    obj.metadata = [*kept, entry]
+    return _write(obj)
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def _read(model: bytes):
+    """The model as a mutable object, with buffers stored past the flatbuffer read inline."""
+    utils = _import("ai_edge_litert.tools.flatbuffer_utils")
+    return utils.read_model_from_bytearray(bytearray(model))
+
+
+def _write(obj) -> bytes:
+    utils = _import("ai_edge_litert.tools.flatbuffer_utils")
+    return bytes(utils.convert_object_to_bytearray(obj))

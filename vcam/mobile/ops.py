@@ -9,8 +9,9 @@ dilations. Needs only ``ai_edge_litert`` (its flatbuffer schema) and ``flatbuffe
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vcam.errors import ModelError
@@ -61,13 +62,15 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a .tflite file holds: its operators, inputs, outputs and metadata keys."""
+    """What a .tflite file holds: its operators, inputs, outputs, metadata keys and the
+    export's ``vcam`` metadata (JSON: variant, input size, source model, ...)."""
 
     operators: tuple[Operator, ...]
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
     subgraphs: int
     metadata: tuple[str, ...]
+    vcam: dict = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Operator type -> how many, most frequent first."""
@@ -138,16 +141,27 @@ def read_model_info(path: str | Path) -> ModelInfo:
         shape = tuple(int(v) for v in t.shape) if t.shape is not None else ()
         return TensorInfo(name, shape, type_names.get(t.type, str(t.type)), scale, zero)
 
-    metadata = tuple(
-        (m.name.decode() if isinstance(m.name, bytes) else str(m.name))
-        for m in (model.metadata or [])
-    )
+    metadata, vcam = [], {}
+    for entry in model.metadata or []:
+        name = entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
+        metadata.append(name)
+        if name == "vcam":
+            buffer = model.buffers[entry.buffer]
+            if buffer.offset > 1:
+                raw = data[buffer.offset : buffer.offset + buffer.size]
+            else:
+                raw = bytes(buffer.data) if buffer.data is not None else b""
+            try:
+                vcam = json.loads(raw.decode())
+            except (UnicodeDecodeError, ValueError):
+                raise ModelError(f"{path}: unreadable vcam metadata") from None
     return ModelInfo(
         operators=tuple(operators),
         inputs=tuple(tensor(i) for i in graph.inputs),
         outputs=tuple(tensor(i) for i in graph.outputs),
         subgraphs=len(model.subgraphs),
-        metadata=metadata,
+        metadata=tuple(metadata),
+        vcam=vcam,
     )
 
 

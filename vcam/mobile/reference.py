@@ -1,0 +1,94 @@
+"""The ONNX model a .tflite file is checked against, run with onnxruntime like the runtime runs it.
+
+The model contract: input ``image`` [N,3,H,W] float32 RGB in [0, 1], output ``alpha``
+[N,1,H,W]. :class:`OnnxReference` insists on the ``alpha`` output (a model without it is not a
+vcam model) and reads the fixed input size from the graph or the ``vcam.input_*`` metadata.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from vcam.errors import ModelError
+from vcam.fitting import fit, unfit
+
+OUTPUT_NAME = "alpha"
+
+
+class OnnxReference:
+    """A vcam ONNX alpha model on the CPU execution provider."""
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: ONNX model not found (pass the shipped .onnx file)")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises private error types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({first})") from None
+        self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3:
+            raise ModelError(f"{self.path}: expected one [N,3,H,W] image input")
+        names = [o.name for o in outputs]
+        if OUTPUT_NAME not in names:
+            raise ModelError(
+                f"{self.path}: no '{OUTPUT_NAME}' output (has {names}): "
+                "export it with scripts/export_onnx.py"
+            )
+        self.input_name = inputs[0].name
+        self.input_size = self._input_size(inputs[0].shape)
+
+    def _input_size(self, shape: list) -> tuple[int, int]:
+        h, w = shape[2], shape[3]
+        if not (isinstance(h, int) and isinstance(w, int)):
+            try:
+                h = int(self.metadata["vcam.input_height"])
+                w = int(self.metadata["vcam.input_width"])
+            except (KeyError, ValueError):
+                raise ModelError(
+                    f"{self.path}: dynamic input size and no vcam.input_height/width metadata"
+                ) from None
+        return h, w
+
+    def run_nchw(self, tensor: np.ndarray) -> np.ndarray:
+        """The raw ``alpha`` output for an NCHW float32 batch."""
+        return self._session.run([OUTPUT_NAME], {self.input_name: tensor})[0]
+
+    def run_small(self, small_rgb: np.ndarray) -> np.ndarray:
+        """The model's alpha (H,W float32) for an already fitted uint8 RGB image."""
+        tensor = np.ascontiguousarray(small_rgb.transpose(2, 0, 1)[None], dtype=np.float32)
+        tensor *= np.float32(1.0 / 255.0)
+        return self.run_nchw(tensor)[0, 0]
+
+    def predict(self, image_rgb: np.ndarray) -> np.ndarray:
+        """Alpha (float32, H x W, in [0, 1]) at the image's size."""
+        small, where = fit(image_rgb, self.input_size)
+        alpha = unfit(self.run_small(small), where, image_rgb.shape[:2])
+        return np.clip(alpha.astype(np.float32, copy=False), 0.0, 1.0)
+
+    __call__ = predict
+
+    def latency_ms(self, runs: int = 30, warmup: int = 5) -> float:
+        """Median wall time of one run (ms) on a fixed mid-grey input."""
+        tensor = np.full((1, 3, *self.input_size), 0.5, np.float32)
+        for _ in range(warmup):
+            self.run_nchw(tensor)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self.run_nchw(tensor)
+            times.append((time.perf_counter() - start) * 1000.0)
+        return statistics.median(times)
