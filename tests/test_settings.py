@@ -184,3 +184,138 @@ def test_every_field_survives_json():
     data = json.loads(json.dumps(settings.to_dict()))
     assert set(data) == set(field_names())
     assert Settings.from_dict(data) == settings
+
+
+# -- bad values and damaged files (reliability) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"width": [640]}, "width: expected a number, got [640]"),
+        ({"width": None}, "width: expected a number, got None"),
+        ({"width": {"w": 1}}, "width: expected a number"),
+        ({"fps": "30"}, "fps: expected a number, got '30'"),
+        ({"fps": float("inf")}, "fps: inf is out of range 1..240"),
+        ({"width": float("nan")}, "width: expected a whole number, got nan"),
+        ({"blur_strength": 2.5}, "blur_strength: expected a whole number, got 2.5"),
+        ({"threshold": True}, "threshold: expected a number, got True"),
+        ({"mirror": "yes"}, "mirror: expected true or false, got 'yes'"),
+        ({"loop": None}, "loop: expected true or false, got None"),
+        ({"model": None}, "model: expected text, got None"),
+        ({"camera": 1.5}, "camera: expected text, got 1.5"),
+        ({"input_path": b"clip.mp4"}, "input_path: expected text"),
+        ({"frame_threads": 65}, "frame_threads: 65 is out of range 0..64"),
+        ({"threads": -2}, "threads: -2 is out of range 0..64"),
+        ({"width": 10**100}, "width: 10000000...000000000 is out of range 16..7680"),
+        ({"colour": "x" * 10_000}, "colour: 'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx' is not a"),
+    ],
+)
+def test_wrong_types_and_ranges_name_the_field_in_one_short_line(changes, message):
+    with pytest.raises(SettingsError) as info:
+        Settings(**changes)
+    text = str(info.value)
+    assert text.startswith(message)
+    assert "\n" not in text and len(text) < 150
+    with pytest.raises(SettingsError, match=rf"^{next(iter(changes))}: "):
+        Settings.from_dict(changes)  # the same from a file's JSON
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",  # created, never written
+        b'{"fps": 30, "mirror": tr',  # cut off mid-write
+        b'{"fps": 30,\n "background": "blur",\n',
+        b"\x00" * 64,  # a zero-filled block after a crash
+        b"[" * 100_000,  # absurdly nested (json.loads raises RecursionError)
+        b'"just a string"',
+        b"null",
+    ],
+)
+def test_damaged_files_are_kept_aside_and_the_defaults_used(config_dir, content, caplog):
+    path = config_dir / "settings.json"
+    path.write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="vcam.settings"):
+        assert load_settings() == Settings()
+    (aside,) = config_dir.glob("settings.json.corrupt-*")
+    assert aside.read_bytes() == content  # kept byte for byte
+    assert not path.exists() and "corrupt" in caplog.text
+    save_settings(Settings(mirror=True))
+    assert load_settings().mirror is True and aside.read_bytes() == content
+    with pytest.raises(SettingsError, match="not valid JSON"):
+        path.write_bytes(content)
+        load_settings(path, strict=True)  # a file the user named is reported, not moved
+    assert path.read_bytes() == content
+
+
+def test_a_folder_in_place_of_the_file_is_one_line(config_dir):
+    (config_dir / "settings.json").mkdir()
+    with pytest.raises(SettingsError, match=r"^cannot read settings file .*settings.json: "):
+        load_settings()
+    with pytest.raises(SettingsError, match="^cannot save settings to "):
+        save_settings(Settings())
+
+
+def test_an_interrupted_save_keeps_the_old_file_and_no_temporary(config_dir, monkeypatch):
+    save_settings(Settings(fps=15))
+    before = (config_dir / "settings.json").read_bytes()
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(SettingsError, match="No space left on device"):
+        save_settings(Settings(fps=60))
+    assert (config_dir / "settings.json").read_bytes() == before
+
+    real_dump = json.dump
+
+    def interrupted(obj, handle, **kw):  # Ctrl-C halfway through writing
+        handle.write('{"fps": 6')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+    monkeypatch.setattr(json, "dump", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_settings(Settings(fps=60))
+    monkeypatch.setattr(json, "dump", real_dump)
+    assert (config_dir / "settings.json").read_bytes() == before
+    assert [p.name for p in config_dir.iterdir()] == ["settings.json"]
+    assert load_settings().fps == 15.0
+
+
+def test_concurrent_saves_never_leave_a_torn_file(config_dir):
+    """The panel and a command line saving at once: the file is always one whole version."""
+    import threading
+
+    versions = [Settings(fps=float(fps)) for fps in (10, 20, 30, 40)]
+    errors = []
+
+    def writer(settings: Settings) -> None:
+        try:
+            for _ in range(25):
+                save_settings(settings)
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    def reader() -> None:
+        for _ in range(100):
+            try:
+                loaded = load_settings(strict=True)
+            except SettingsError as error:
+                if "does not exist" not in str(error):
+                    errors.append(error)
+                continue
+            if loaded not in versions:
+                errors.append(AssertionError(f"torn: {loaded}"))
+
+    threads = [threading.Thread(target=writer, args=(v,)) for v in versions]
+    threads.append(threading.Thread(target=reader))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors[:3]
+    assert load_settings() in versions
+    assert [p.name for p in config_dir.iterdir()] == ["settings.json"]

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import reprlib
 import sys
 import tempfile
 import time
@@ -30,6 +31,15 @@ PROVIDERS = ("cpu", "auto", "cuda", "directml", "coreml")
 SETTINGS_FILE = "settings.json"
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxlong, _SHOWN.maxother = 40, 20, 40
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message: short, even for a 10 kB string from a broken file."""
+    return _SHOWN.repr(value)
+
+
 _FOURCC = re.compile(r"^[0-9A-Za-z ]{4}$")
 
 
@@ -138,7 +148,7 @@ def field_names() -> tuple[str, ...]:
 def parse_colour(text: str) -> tuple[int, int, int]:
     """``"#rrggbb"`` as a (blue, green, red) tuple."""
     if not isinstance(text, str) or not _HEX_COLOUR.match(text):
-        raise SettingsError(f"colour: {text!r} is not a colour like '#00b140'")
+        raise SettingsError(f"colour: {_shown(text)} is not a colour like '#00b140'")
     red, green, blue = (int(text[i : i + 2], 16) for i in (1, 3, 5))
     return blue, green, red
 
@@ -148,13 +158,13 @@ def _check_field(spec: dataclasses.Field, value: Any) -> Any:
     name, kind = spec.name, spec.type
     if kind == "bool":
         if not isinstance(value, bool):
-            raise SettingsError(f"{name}: expected true or false, got {value!r}")
+            raise SettingsError(f"{name}: expected true or false, got {_shown(value)}")
     elif kind in ("int", "float"):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SettingsError(f"{name}: expected a number, got {value!r}")
+            raise SettingsError(f"{name}: expected a number, got {_shown(value)}")
         if kind == "int":
             if isinstance(value, float) and not value.is_integer():
-                raise SettingsError(f"{name}: expected a whole number, got {value!r}")
+                raise SettingsError(f"{name}: expected a whole number, got {_shown(value)}")
             value = int(value)
         else:
             value = float(value)
@@ -162,21 +172,23 @@ def _check_field(spec: dataclasses.Field, value: Any) -> Any:
                 raise SettingsError(f"{name}: expected a number, got NaN")
         lo, hi = spec.metadata.get("range", (None, None))
         if lo is not None and not lo <= value <= hi:
-            raise SettingsError(f"{name}: {value!r} is out of range {lo}..{hi}")
+            raise SettingsError(f"{name}: {_shown(value)} is out of range {lo}..{hi}")
     elif kind == "str":
         if name == "camera" and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            raise SettingsError(f"{name}: expected text, got {value!r}")
+            raise SettingsError(f"{name}: expected text, got {_shown(value)}")
         choices = spec.metadata.get("choices")
         if choices is not None:
             value = value.strip().lower()
             if value not in choices:
-                raise SettingsError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+                raise SettingsError(f"{name}: {_shown(value)} is not one of {', '.join(choices)}")
         if name == "colour":
             parse_colour(value)
         if name == "fourcc" and value and not _FOURCC.match(value):
-            raise SettingsError(f"{name}: {value!r} must be four letters or digits, like MJPG")
+            raise SettingsError(
+                f"{name}: {_shown(value)} must be four letters or digits, like MJPG"
+            )
         if name == "camera" and not value.strip():
             raise SettingsError("camera: give a camera index like 0 or a device path")
     return value
@@ -221,7 +233,7 @@ def load_settings(path: str | Path | None = None, strict: bool = False) -> Setti
         data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-    except ValueError as error:  # includes UnicodeDecodeError and JSONDecodeError
+    except (ValueError, RecursionError) as error:  # also UnicodeDecodeError, JSONDecodeError
         if strict:
             raise SettingsError(f"settings file {path} is not valid JSON: {error}") from None
         aside = _move_aside(path)
