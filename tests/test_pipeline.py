@@ -392,3 +392,27 @@ def test_convert_errors(red_model, tmp_path, sample_video):
         convert_video(sample_video, sample_video, settings)
     with pytest.raises(OutputError, match="does not exist"):
         convert_video(sample_video, tmp_path / "no" / "o.mp4", settings)
+
+
+def test_frame_worker_and_model_threads_follow_the_settings(red_model, sample_video):
+    """numba's thread count is per calling thread: the frame worker sets its own (1 on machines
+    with 2 cores or fewer when automatic); onnxruntime gets the inference threads."""
+    import numba
+
+    from vcam.pipeline import cpu_cores
+
+    auto = 1 if cpu_cores() <= 2 else min(4, cpu_cores() // 2)
+    for frame_threads, threads, expected_frame, expected_model in (
+        (0, 0, auto, auto),
+        (1, 2, 1, 2),
+        (64, 1, numba.config.NUMBA_NUM_THREADS, 1),
+    ):
+        seen = []
+        settings = base_settings(red_model, frame_threads=frame_threads, threads=threads)
+        source = VideoSource(sample_video, live=False)
+        sink = PreviewSink(lambda _frame, seen=seen: seen.append(numba.get_num_threads()))
+        with Pipeline(settings, sinks=[sink], source=source) as pipeline:
+            assert pipeline.wait(20.0)
+            options = pipeline._matting.matter._session.get_session_options()
+        assert set(seen) == {min(expected_frame, numba.config.NUMBA_NUM_THREADS)}
+        assert options.intra_op_num_threads == expected_model

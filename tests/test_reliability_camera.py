@@ -265,3 +265,26 @@ def test_message_card_draws_centred_text_on_any_size():
     assert plain.shape == (720, 1280, 3) and (plain[0, 0] == (40, 34, 30)).all()
     for width, height in ((1, 1), (16, 9), (9, 16), (3000, 20)):
         assert message_card((width, height), ["Camera lost"], last).shape == (height, width, 3)
+
+
+def test_choosing_another_source_while_reconnecting(red_model, tmp_path, quick_reconnect):
+    """The user picks a video file while the camera is missing: it plays at once."""
+    clip = write_video(tmp_path / "clip.avi", frames=10, fps=30.0)
+    settings = base_settings(red_model, source="camera", camera=str(tmp_path / "none.avi"))
+    recorder = Recorder()
+    pipeline = Pipeline(settings, sinks=[PreviewSink(recorder)], wait_for_camera=True)
+    with pipeline:
+        wait_until(lambda: len(cards(recorder)) >= 2, what="cards")
+        with pytest.raises(CameraError, match="camera 9 not found"):  # still missing: stays
+            pipeline.update(pipeline.settings.replace(camera="9"))
+        assert pipeline.status.state == "reconnecting" and pipeline.running
+        pipeline.update(pipeline.settings.replace(source="video", input_path=str(clip), loop=True))
+        assert (
+            pipeline.status.state == "running" and "video clip.avi is on" in pipeline.status.message
+        )
+        wait_until(lambda: len(real_frames(recorder)) >= 3, what="video frames")
+        check_person_kept_background_replaced(real_frames(recorder)[-1])
+        cards_then = len(cards(recorder))
+        time.sleep(0.3)
+        assert len(cards(recorder)) == cards_then  # no more cards
+    assert not vcam_threads()
