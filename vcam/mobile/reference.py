@@ -7,7 +7,6 @@ vcam model) and reads the fixed input size from the graph or the ``vcam.input_*`
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 
@@ -81,8 +80,8 @@ class OnnxReference:
 
     __call__ = predict
 
-    def latency_ms(self, runs: int = 30, warmup: int = 5) -> float:
-        """Median wall time of one run (ms) on a fixed mid-grey input."""
+    def timings_ms(self, runs: int = 30, warmup: int = 5) -> list[float]:
+        """Wall times (ms) of ``runs`` runs on a fixed mid-grey input, after ``warmup``."""
         tensor = np.full((1, 3, *self.input_size), 0.5, np.float32)
         for _ in range(warmup):
             self.run_nchw(tensor)
@@ -91,4 +90,4 @@ class OnnxReference:
             start = time.perf_counter()
             self.run_nchw(tensor)
             times.append((time.perf_counter() - start) * 1000.0)
-        return statistics.median(times)
+        return times

@@ -9,7 +9,6 @@ alpha in [0, 1] and mapped back with ``vcam.fitting.unfit``.
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 
@@ -99,8 +98,8 @@ class TfliteMatting:
 
     __call__ = predict
 
-    def latency_ms(self, runs: int = 30, warmup: int = 5) -> float:
-        """Median wall time of one ``invoke`` (ms) on a fixed mid-grey input."""
+    def timings_ms(self, runs: int = 30, warmup: int = 5) -> list[float]:
+        """Wall times (ms) of ``runs`` invokes on a fixed mid-grey input, after ``warmup``."""
         small = np.full((*self.input_size, 3), 128, np.uint8)
         self._interpreter.set_tensor(self._input["index"], self._to_input(small))
         for _ in range(warmup):
@@ -110,4 +109,4 @@ class TfliteMatting:
             start = time.perf_counter()
             self._interpreter.invoke()
             times.append((time.perf_counter() - start) * 1000.0)
-        return statistics.median(times)
+        return times
