@@ -479,8 +479,14 @@ class Pipeline:
             "stats": self.stats.held(),
         }
 
-    def _set_status(self, state: str, message: str = "", error: VcamError | None = None) -> None:
+    def _set_status(
+        self, state: str, message: str = "", error: VcamError | None = None, done: bool = False
+    ) -> None:
+        """Record and announce a state; ``done`` marks the run over first, so that whoever
+        reacts to an "ended" or "error" status (or wakes from ``wait()``) sees it stopped."""
         self._status = Status(state, message, error, self._warning)
+        if done:
+            self._done.set()
         # INFO, not ERROR: errors also reach the caller (raised or via on_status).
         log.info("pipeline %s%s", state, f": {message}" if message else "")
         if self.on_status is not None:
@@ -940,8 +946,7 @@ class Pipeline:
             self._matting.stop()
         self._end_reconnect()
         self._release()
-        self._set_status(state, message, error)
-        self._done.set()
+        self._set_status(state, message, error, done=True)
 
 
 def _adopt(current: Settings, new: Settings, names: frozenset[str]) -> Settings:
