@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -131,10 +132,15 @@ def find_model(name: str, folder: Path) -> tuple[Path, str]:
     except VcamError:
         if name not in ("fast", "quality"):
             raise
-    from vcam.nets.mmnet import MMNet
-    from vcam.training.export import export_onnx
-
-    path = export_onnx(MMNet(0.5), folder / "untrained-mmnet-0.5-144x256.onnx", 144, 256)
+    # In a child process: torch must not sit in the memory this script measures.
+    path = folder / "untrained-mmnet-0.5-144x256.onnx"
+    code = (
+        "import sys; from vcam.nets.mmnet import MMNet; "
+        "from vcam.training.export import export_onnx; "
+        "export_onnx(MMNet(0.5), sys.argv[1], 144, 256)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
     return path, "untrained MMNet(0.5) at 144x256 (no shipped model yet): real cost, no meaning"
 
 
