@@ -547,21 +547,24 @@ def race(
     repeat: int,
     warmup: int,
     references: list[str] | None = None,
+    seed: int = 0,
 ) -> list[dict]:
-    """Time every candidate on the same frames, round-robin: repetition ``r`` runs all of them
-    on frame ``r % len(frames)``, starting one later in the list each time, so background load
-    and caches hit all alike. Rows carry medians, min, max and paired ratios: for each
-    reference (default: the MediaPipe peers), the median over repetitions of (this candidate's
-    time / the reference's time in the same repetition)."""
+    """Time every candidate on the same frames, interleaved: repetition ``r`` runs each of them
+    once on frame ``r % len(frames)``, in a fresh random order (seeded), so background load,
+    caches and whatever the previous candidate left behind (e.g. thread pools still spinning)
+    hit all alike; a fixed rotation would give each candidate the same predecessor every time.
+    Rows carry medians, min, max and paired ratios: for each reference (default: the MediaPipe
+    peers), the median over repetitions of (this candidate's time / the reference's time in
+    the same repetition)."""
     for candidate in candidates:
         for i in range(warmup):
             candidate.run(frames[i % len(frames)])
     times: dict[str, list[float]] = {c.name: [] for c in candidates}
-    n = len(candidates)
+    rng = np.random.default_rng(seed)
     for rep in range(repeat):
         frame = frames[rep % len(frames)]
-        for k in range(n):
-            candidate = candidates[(rep + k) % n]
+        for k in rng.permutation(len(candidates)):
+            candidate = candidates[k]
             start = time.perf_counter()
             candidate.run(frame)
             times[candidate.name].append((time.perf_counter() - start) * 1e3)
@@ -681,7 +684,8 @@ def run_race(
     )
     notes = [
         f"{what} Frames: {frame_label}.",
-        f"Candidates interleaved round-robin, {args.repeat} repetitions each after "
+        f"Candidates interleaved (each runs once per repetition, in a fresh random order), "
+        f"{args.repeat} repetitions each after "
         f"{args.warmup} warm-up runs; an `x NAME` column is the median over repetitions of "
         "this row's time / NAME's time in the same repetition (below 1: faster).",
         f"Load average before/after: {load_before[0]:.2f}/{load_after[0]:.2f} on {cores} cores "
@@ -777,22 +781,36 @@ def build_variants(args: argparse.Namespace) -> list[Path]:
         if width != trained_width:
             jobs += [(None, width, hw, False) for hw in map(parse_hw, parse_list(args.width_sizes))]
     built = []
+
+    def fresh(path: Path) -> bool:
+        """Reusable: --reuse, and written after the checkpoint."""
+        return (
+            args.reuse and path.is_file() and path.stat().st_mtime > args.checkpoint.stat().st_mtime
+        )
+
     for model, width, (height, size_w), trained in jobs:
-        model = model if model is not None else MMNet(width).eval()
-        base = work / (variant_name(width, height, size_w, "fp32", trained) + ".onnx")
-        print(f"building {base.stem} ...", file=sys.stderr, flush=True)
-        export_onnx(model, base, height, size_w, metadata=meta)
+        named = {
+            p: work / (variant_name(width, height, size_w, p, trained) + ".onnx")
+            for p in ("fp32", "opt", "int8")
+        }
+        base = named["fp32"]
+        if not fresh(base):
+            print(f"building {base.stem} ...", file=sys.stderr, flush=True)
+            model = model if model is not None else MMNet(width).eval()
+            export_onnx(model, base, height, size_w, metadata=meta)
         if "fp32" in precisions:
             built.append(base)
         if "opt" in precisions:
-            opt = base.with_name(variant_name(width, height, size_w, "opt", trained) + ".onnx")
-            optimize_file(base, opt)
-            built.append(opt)
+            if not fresh(named["opt"]):
+                optimize_file(base, named["opt"])
+            built.append(named["opt"])
         if "int8" in precisions:
-            int8 = base.with_name(variant_name(width, height, size_w, "int8", trained) + ".onnx")
-            images = calibration if trained else calibration[: max(1, min(16, len(calibration)))]
-            quantize_model(base, int8, images)
-            built.append(int8)
+            if not fresh(named["int8"]):
+                images = (
+                    calibration if trained else calibration[: max(1, min(16, len(calibration)))]
+                )
+                quantize_model(base, named["int8"], images)
+            built.append(named["int8"])
     return built
 
 
@@ -846,7 +864,10 @@ def session_variants() -> dict[str, dict]:
         "extended (no layout)": {"level": level.ORT_ENABLE_EXTENDED},
         "layout (NCHWc)": {"level": level.ORT_ENABLE_LAYOUT},
         "spinning on": {"config": {"session.intra_op.allow_spinning": "1"}},
-        "parallel executor (2 inter-op)": {"parallel": True},
+        "parallel executor (2 inter-op)": {
+            "parallel": True,
+            "config": {"session.inter_op.allow_spinning": "0"},
+        },
         "no memory pattern": {"mem_pattern": False},
         "no CPU arena": {"arena": False},
         "denormals as zero": {"config": {"session.set_denormal_as_zero": "1"}},
@@ -978,10 +999,57 @@ STYLE_LABELS = {
 }
 
 
+def _style(row: dict) -> str:
+    if row["kind"] == "mediapipe":
+        return "mediapipe"
+    if row["precision"] == "fp32" and row.get("rewrites"):
+        return "opt"
+    return row["precision"] if row["precision"] in COLOURS else "fp32"
+
+
+def _group(row: dict) -> str:
+    """The net a row is a form of: width and input size (precisions of one net share it)."""
+    if row["kind"] == "mediapipe":
+        return row["name"].replace("mediapipe-selfie-", "MediaPipe ")
+    width = f"w{row['width']:g} " if row.get("width") else ""
+    tag = "" if row.get("trained", True) else " (untrained)"
+    return f"{width}{row['input_size']}{tag}"
+
+
+def _order(row: dict) -> tuple:
+    """MediaPipe first, then by width, trained before untrained, then by input pixels."""
+    height, width = (int(v) for v in row["input_size"].split("x"))
+    return (
+        row["kind"] != "mediapipe",
+        row.get("width") or 0.0,
+        not row.get("trained", True),
+        height * width,
+        row["name"],
+    )
+
+
+def _errorbar(ax, row: dict, x: float, y: float) -> None:
+    style = _style(row)
+    ax.errorbar(
+        x,
+        y,
+        xerr=[[x - row["min_ms"]], [max(0.0, row["p90_ms"] - x)]],
+        fmt=MARKERS[style],
+        ms=13 if style == "mediapipe" else 7,
+        color=COLOURS[style],
+        ecolor=COLOURS[style],
+        elinewidth=0.7,
+        alpha=0.85,
+        zorder=3,
+    )
+
+
 def plot_pareto(
     latency: dict[str, dict], quality: dict[str, dict], header: dict, args: argparse.Namespace
 ) -> list[dict]:
-    """Two panels (SAD, IoU) of quality against median latency; returns the plotted points."""
+    """Quality (SAD, IoU) against median latency for every trained model with both results,
+    precisions of one net joined by a line, and below, the latency of every variant (untrained
+    widths included: latency only). Returns the plotted points."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -996,78 +1064,84 @@ def plot_pareto(
             "error: no model has both a latency and a quality result: the names in the latency "
             "JSON must match the model names of evaluate.py (file stems)"
         )
-    untrained = [r for r in latency.values() if not r.get("trained", True)]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-    for ax, metric, lower in ((axes[0], "sad", True), (axes[1], "iou", False)):
+    fig = plt.figure(figsize=(14, 10))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.15, 1])
+    frame = header.get("frame_size", ["?", "?"])
+    xlabel = (
+        f"ms per {frame[0]}x{frame[1]} frame, median (bars: min..p90), {args.threads} thread(s)"
+    )
+    for col, metric, lower in ((0, "sad", True), (1, "iou", False)):
+        ax = fig.add_subplot(grid[0, col])
+        groups: dict[str, list[dict]] = {}
+        for p in points:
+            groups.setdefault(_group(p), []).append(p)
+        for label, members in groups.items():
+            members.sort(key=lambda p: p["median_ms"])
+            ax.plot(
+                [p["median_ms"] for p in members],
+                [p[metric] for p in members],
+                color="0.75",
+                lw=0.8,
+                zorder=1,
+            )
+            for p in members:
+                _errorbar(ax, p, p["median_ms"], p[metric])
+            ax.annotate(
+                label,
+                (members[0]["median_ms"], members[0][metric]),
+                fontsize=7,
+                xytext=(-4, 5),
+                textcoords="offset points",
+                ha="right",
+            )
         xs = [p["median_ms"] for p in points]
         ys = [p[metric] for p in points]
-        for p in points:
-            peer = p["kind"] == "mediapipe"
-            style = "mediapipe" if peer else p["precision"]
-            if style == "fp32" and p.get("rewrites"):
-                style = "opt"
-            ax.errorbar(
-                p["median_ms"],
-                p[metric],
-                xerr=[[p["median_ms"] - p["min_ms"]], [max(0.0, p["p90_ms"] - p["median_ms"])]],
-                fmt=MARKERS[style],
-                color=COLOURS[style],
-                ecolor=COLOURS[style],
-                ms=13 if peer else 7,
-                elinewidth=0.8,
-                alpha=0.9,
-            )
-            text = p["name"].replace("mediapipe-selfie-", "MediaPipe ")
-            text = text.replace("mmnet-", "").replace("-fp32", "").replace("-", " ")
-            ax.annotate(
-                text,
-                (p["median_ms"], p[metric]),
-                fontsize=7,
-                xytext=(4, 3),
-                textcoords="offset points",
-            )
         front = pareto_front(list(zip(xs, ys, strict=True)), lower)
         ax.plot(
-            [xs[i] for i in front],
-            [ys[i] for i in front],
-            color="0.6",
-            lw=1,
-            zorder=0,
-            ls="--",
-            label="Pareto front",
+            [xs[i] for i in front], [ys[i] for i in front], color="0.45", lw=1, ls="--", zorder=2
         )
-        for r in untrained:
-            ax.axvline(r["median_ms"], color="0.8", lw=0.8, ls=":", zorder=0)
-            ax.annotate(
-                r["name"].replace("mmnet-", "").replace("-untrained", " (untrained)"),
-                (r["median_ms"], 0.02),
-                xycoords=("data", "axes fraction"),
-                rotation=90,
-                fontsize=6,
-                color="0.5",
-            )
-        ax.set_xlabel(
-            f"latency per {header.get('frame_size', ['?', '?'])[0]}x"
-            f"{header.get('frame_size', ['?', '?'])[1]} frame, ms (median; bars: "
-            f"min..p90), {args.threads} thread(s)"
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_ylabel(
+            f"{args.set} SAD (lower is better)" if lower else f"{args.set} IoU (higher is better)"
         )
-        ax.set_ylabel("SAD (lower is better)" if lower else "IoU (higher is better)")
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
+    # Latency of every variant, trained or not, one row per net.
+    ax = fig.add_subplot(grid[1, :])
+    rows = sorted(latency.values(), key=_order)
+    labels: list[str] = []
+    for r in rows:
+        label = _group(r)
+        if label not in labels:
+            labels.append(label)
+        _errorbar(ax, r, r["median_ms"], labels.index(label))
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel(xlabel + "; untrained nets: latency only", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
     handles = [
         plt.Line2D([], [], color=COLOURS[k], marker=MARKERS[k], ls="", label=v)
         for k, v in STYLE_LABELS.items()
     ]
-    handles.append(plt.Line2D([], [], color="0.6", ls="--", label="Pareto front"))
-    axes[1].legend(handles=handles, fontsize=8, loc="best")
+    handles.append(plt.Line2D([], [], color="0.45", ls="--", label="Pareto front"))
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
     load = header.get("load_average_before", [float("nan")])[0]
     fig.suptitle(
-        f"Quality on {args.set} vs latency ({header.get('machine', {}).get('cpu', '?')}, "
-        f"load {load:.1f}, {header.get('date', '')}); dotted: untrained widths, latency only",
-        fontsize=10,
+        f"Quality vs latency: MMNet variants and MediaPipe selfie "
+        f"({header.get('machine', {}).get('cpu', '?')}, load {load:.1f}, "
+        f"{header.get('date', '')[:16]})",
+        fontsize=11,
     )
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=120)
+    fig.savefig(args.out, dpi=110)
     plt.close(fig)
     return points
 
@@ -1143,9 +1217,9 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             time.sleep(args.warmup_seconds)
             first_sent, first_dropped = len(sent), pipeline.snapshot().dropped
             first_captured = pipeline.source.frames_captured
-            start = time.monotonic()
+            start, cpu_start = time.monotonic(), os.times()
             pipeline.wait(args.seconds)
-            elapsed = time.monotonic() - start
+            elapsed, cpu_end = time.monotonic() - start, os.times()
             snapshot = pipeline.snapshot()
             captured = pipeline.source.frames_captured - first_captured
             status = pipeline.status
@@ -1171,6 +1245,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         "frames_captured": captured,
         "dropped_by_source": snapshot.dropped - first_dropped,
         "source_index_gaps": gaps,
+        "cpu_cores_used": (
+            (cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system) / elapsed
+            if elapsed > 0
+            else 0.0
+        ),
         "inferences": snapshot.inferences,
         "inference_fps_last_window": snapshot.inference_fps,
         "stage_median_ms": snapshot.stage_ms,
@@ -1208,6 +1287,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             f"| capture-to-send latency p90 / p99 / max ms | {lat['p90'] or float('nan'):.1f} / "
             f"{lat['p99'] or float('nan'):.1f} / {lat['max'] or float('nan'):.1f} |",
             f"| frame period ms | {report['frame_period_ms']:.1f} |",
+            f"| CPU used by vcam (cores) | {report['cpu_cores_used']:.2f} of {os.cpu_count()} |",
             "",
             f"Per-stage medians (ms): {stages}.",
         ]
@@ -1268,6 +1348,9 @@ def build_parser() -> argparse.ArgumentParser:
     variants.add_argument("--precisions", default="fp32,opt,int8", help="fp32, opt, int8")
     variants.add_argument("--count", type=int, default=300, help="int8 calibration images")
     variants.add_argument("--work", type=Path, default=SPEED_CACHE / "variants")
+    variants.add_argument(
+        "--reuse", action="store_true", help="keep files in --work newer than the checkpoint"
+    )
     variants.add_argument("--models", nargs="*", type=Path, default=[], help="also time these")
     variants.add_argument("--peers", default="general,landscape", help="MediaPipe variants")
     race_options(variants, 100, "variants")

@@ -90,7 +90,7 @@ def test_portrait_frames_use_real_photos(bench):
     assert all(f.shape == (720, 1280, 3) for f in frames)
 
 
-def test_race_interleaves_round_robin_on_shared_frames(bench):
+def test_race_interleaves_in_shuffled_rounds_on_shared_frames(bench):
     calls: list[tuple[str, int]] = []
     frames = [np.full((4, 4, 3), i, np.uint8) for i in range(3)]
 
@@ -105,11 +105,16 @@ def test_race_interleaves_round_robin_on_shared_frames(bench):
         bench.Candidate(n, "mediapipe" if n == "c" else "vcam", "4x4", "fp32", n, runner(n))
         for n in "abc"
     ]
-    rows = bench.race(candidates, frames, repeat=3, warmup=1)
+    rows = bench.race(candidates, frames, repeat=12, warmup=1)
     timed = calls[3:]  # after one warm-up call each
-    assert [n for n, _ in timed] == list("abcbcacab")
-    assert [f for _, f in timed] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    assert [r["name"] for r in rows] == list("abc")
+    rounds = [timed[i : i + 3] for i in range(0, len(timed), 3)]
+    assert len(rounds) == 12
+    for r, calls_in_round in enumerate(rounds):
+        assert sorted(n for n, _ in calls_in_round) == list("abc")  # each once per round
+        assert {f for _, f in calls_in_round} == {r % 3}  # all on the same frame
+    orders = {"".join(n for n, _ in calls_in_round) for calls_in_round in rounds}
+    assert len(orders) > 1  # not one fixed order
+    assert [r["name"] for r in rows] == list("abc") and all(r["n"] == 12 for r in rows)
     assert all(set(r["ratio"]) == {"c"} for r in rows)
     assert rows[2]["ratio"]["c"] == 1.0
 
@@ -213,6 +218,9 @@ def test_variants_builds_and_times_every_precision(bench, tmp_path):
     assert rows["mmnet-w0.75-untrained-32x32-fp32"]["trained"] is False
     assert rows["mmnet-w0.5-64x96-fp32"]["trained"] is True
     assert "(step 7)" in markdown and "(untrained)" in markdown
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("*.onnx")}
+    assert bench.main(args + ["--reuse"]) == 0  # nothing rebuilt
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("*.onnx")}
 
 
 def latency_json(path: Path, rows: list[dict]) -> Path:

@@ -42,6 +42,7 @@ METHODS = {
     "entropy": CalibrationMethod.Entropy,
 }
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+HISTOGRAM_MAX_IMAGES = 64  # percentile/entropy hold every activation of every image in memory
 
 
 class QuantizeError(ValueError):
@@ -154,6 +155,11 @@ def quantize_model(
         raise QuantizeError(f"calibration method {method!r}: use one of {', '.join(METHODS)}")
     if not images:
         raise QuantizeError("no calibration images")
+    if method != "minmax" and len(images) > HISTOGRAM_MAX_IMAGES:
+        # Histogram calibrators keep every activation of every image in memory.
+        picks = np.linspace(0, len(images) - 1, HISTOGRAM_MAX_IMAGES).round().astype(int)
+        images = [images[i] for i in picks]
+        log.info("%s calibration: using %d images (memory)", method, len(images))
     input_name, input_hw = model_input(src)
     original = onnx.load(str(src))
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +182,9 @@ def quantize_model(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=METHODS[method],
-            extra_options={"CalibMaxIntermediateOutputs": 16},
+            # No CalibMaxIntermediateOutputs: onnxruntime 1.32's MinMax calibrator drops the
+            # collected ranges each time that limit is reached (microsoft/onnxruntime#18893),
+            # and MinMax only keeps two scalars per tensor and image anyway.
         )
     rewrites = ",".join(n for n, on in (("head", fold_head), ("split", split)) if on)
     _copy_metadata(
