@@ -225,6 +225,7 @@ def test_variants_builds_and_times_every_precision(bench, tmp_path):
 
 def latency_json(path: Path, rows: list[dict]) -> Path:
     base = {"label": "", "precision": "fp32", "trained": True, "rewrites": "", "n": 9}
+    base |= {"input_size": "144x256", "width": 1.0}
     for r in rows:
         r.update({k: v for k, v in base.items() if k not in r})
         r.setdefault("kind", "mediapipe" if r["name"].startswith("mediapipe") else "vcam")
@@ -304,7 +305,7 @@ def test_pipeline_reports_fps_drops_stages_and_latency(bench, tmp_path, red_mode
     report, markdown = read_report(out)
     assert report["status"] == "running" and report["frames_sent"] > 0
     assert 0 < report["output_fps"] <= 20
-    assert report["frames_captured"] >= report["frames_sent"]
+    assert report["frames_sent"] <= report["frames_captured"] + 2  # + frames in flight
     assert report["dropped_by_source"] >= 0 and report["source_index_gaps"] >= 0
     latency = report["latency_ms"]
     assert 0 < latency["median"] <= latency["p90"] <= latency["max"]
