@@ -81,3 +81,34 @@ def test_letterboxed_frames_replicate_their_border(tmp_path):
     image, alpha = render(images, alphas, backgrounds, (128, 128), rng, cfg)
     assert float(alpha[:, :, :20].max()) == 0.0  # a half-height photo anchored at the bottom
     assert float(alpha.max()) > 0.9
+
+
+def test_cut_shoulders_are_continued_outward_in_composites():
+    torch = pytest.importorskip("torch")
+    from vcam.training.augment import AugmentConfig, render, shoulder_starts
+
+    # A torso running off both sides from row 40 of 64 down; nothing on the sides above.
+    alphas = np.zeros((1, 64, 48), np.uint8)
+    alphas[0, 40:, :] = 255
+    alphas[0, 10:40, 16:32] = 255
+    starts = shoulder_starts(alphas)
+    assert starts[0] == pytest.approx([(40.5 / 64) * 2 - 1] * 2)
+    assert shoulder_starts(alphas[:, :, 8:40] * 0)[0].tolist() == [2.0, 2.0]  # no person
+
+    images = np.full((1, 64, 48, 3), 200, np.uint8)
+    cfg = AugmentConfig(
+        composite_prob=1.0, frame_aspects=(-1.0,), portrait_height=(0.6, 0.6), rotate_deg=0,
+        noise_prob=0, jpeg_prob=0, blur_prob=0, lowres_prob=0,
+    )  # fmt: skip
+    image = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    alpha = torch.from_numpy(alphas)[:, None]
+    background = torch.zeros(1, 3, 32, 64, dtype=torch.uint8)
+    plain = render(image, alpha, background, (64, 112), np.random.default_rng(1), cfg)[1]
+    extended = render(
+        image, alpha, background, (64, 112), np.random.default_rng(1), cfg, False,
+        torch.from_numpy(starts),
+    )[1]  # fmt: skip
+    bottom = extended[0, 0, -1]
+    # The photo covers a 0.6-height band; below the cut, the person now reaches further out.
+    assert (bottom > 0.5).sum() > (plain[0, 0, -1] > 0.5).sum()
+    assert torch.equal(extended[0, 0, :20], plain[0, 0, :20])  # nothing added above the cut

@@ -77,13 +77,50 @@ def _frame_grid(
     return X, Y, aspect
 
 
+def _source_points(M: torch.Tensor, t: torch.Tensor, X, Y) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where frame points (X, Y) land in the source: M @ (X, Y) + t, in source units."""
+    xp = M[:, 0, 0, None, None] * X + M[:, 0, 1, None, None] * Y + t[:, 0, None, None]
+    yp = M[:, 1, 0, None, None] * X + M[:, 1, 1, None, None] * Y + t[:, 1, None, None]
+    return xp, yp
+
+
 def _sample(source: torch.Tensor, M: torch.Tensor, t: torch.Tensor, X, Y, aspect_src, padding):
     """Sample ``source`` (N,C,H,W float) where frame point (X,Y) maps to M @ (X,Y) + t in
     source units (half-height 1, half-width ``aspect_src``)."""
-    xp = M[:, 0, 0, None, None] * X + M[:, 0, 1, None, None] * Y + t[:, 0, None, None]
-    yp = M[:, 1, 0, None, None] * X + M[:, 1, 1, None, None] * Y + t[:, 1, None, None]
+    xp, yp = _source_points(M, t, X, Y)
     grid = torch.stack([xp / aspect_src, yp], dim=-1)
     return F.grid_sample(source, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+
+
+MAX_SHOULDER_SLOPE = 1.5  # as the evaluation's composite set (vcam.evaluation.hardset)
+
+
+def shoulder_starts(alphas: np.ndarray) -> np.ndarray:
+    """Per image (N,H,W uint8 targets) and side (left, right): the height (source units, -1 top
+    .. 1 bottom) from which the person runs off that side down to the bottom edge; 2 = never."""
+    n, h, _ = alphas.shape
+    starts = np.full((n, 2), 2.0, np.float32)
+    for side, column in enumerate((alphas[:, :, 0] > 127, alphas[:, :, -1] > 127)):
+        for i in np.flatnonzero(column[:, -1]):
+            off = np.flatnonzero(~column[i])
+            row = off[-1] + 1 if off.size else 0
+            starts[i, side] = (row + 0.5) / h * 2 - 1
+    return starts
+
+
+def _shoulder_extension(xp, yp, aspect_src: float, starts: torch.Tensor) -> torch.Tensor:
+    """1 where a frame point lies beyond a photo side that the torso runs off, under a straight
+    shoulder line falling outward from where the cut starts (as the evaluation set continues
+    cut shoulders), else 0. ``starts`` N,2 from :func:`shoulder_starts`."""
+    out = torch.zeros_like(xp)
+    for side, sign in ((0, -1.0), (1, 1.0)):
+        start = starts[:, side, None, None]
+        beyond = sign * xp - aspect_src  # distance outside that side
+        pad = torch.clamp(MAX_SHOULDER_SLOPE * (1 - start), min=0.0, max=0.7 * aspect_src)
+        reach = pad * (yp - start) / (1 - start).clamp_min(1e-3)
+        inside = (beyond > 0) & (beyond <= reach) & (yp <= 1) & (start < 1.5)
+        out = torch.where(inside, torch.ones_like(out), out)
+    return out
 
 
 def _rotation(theta: np.ndarray) -> np.ndarray:
@@ -117,10 +154,13 @@ def render(
     rng: np.random.Generator,
     cfg: AugmentConfig,
     fullbody: bool = False,
+    shoulders: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Augmented canvases from one set's samples.
 
     ``images`` N,3,H,W uint8 RGB; ``alphas`` N,1,H,W uint8; ``backgrounds`` M,3,Hb,Wb uint8.
+    ``shoulders`` (N,2, from :func:`shoulder_starts`) continues cut-off shoulders outward in
+    composites, where the photo's border is replicated into the frame.
     Returns image N,3,h,w float in [0,1] and target alpha N,1,h,w float in [0,1].
     """
     n, device = images.shape[0], images.device
@@ -172,10 +212,14 @@ def render(
     Mt = torch.from_numpy(M).float().to(device)
     tt = torch.from_numpy(t).float().to(device)
     fg = _sample(images.float() / 255, Mt, tt, X, Y, src_aspect, "border")
-    pad_alpha = "zeros" if composite.any() else "border"
     alpha = _sample(alphas.float() / 255, Mt, tt, X, Y, src_aspect, "border")
     if composite.any():
-        alpha_zero = _sample(alphas.float() / 255, Mt, tt, X, Y, src_aspect, pad_alpha)
+        alpha_zero = _sample(alphas.float() / 255, Mt, tt, X, Y, src_aspect, "zeros")
+        if shoulders is not None:
+            xp, yp = _source_points(Mt, tt, X, Y)
+            # (xp, yp) are in the source photo's own coordinates, flipped or not.
+            extension = _shoulder_extension(xp, yp, src_aspect, shoulders.to(device))[:, None]
+            alpha_zero = torch.maximum(alpha_zero, extension * alpha)
         sel = torch.from_numpy(composite).to(device)[:, None, None, None]
         alpha = torch.where(sel, alpha_zero, alpha)
         fg = _composite(fg, alpha, backgrounds, composite, X, Y, frame_aspect, rng, cfg)

@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from vcam.fitting import fit, unfit
 from vcam.nets.mmnet import MMNet
-from vcam.training.augment import AugmentConfig, render
+from vcam.training.augment import AugmentConfig, render, shoulder_starts
 from vcam.training.data import (
     PortraitSet,
     build_backgrounds,
@@ -68,6 +68,8 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many steps in this invocation (0: no limit)
     # Temporal steadiness: a share of each batch is seen twice, the second time with fresh
     # sensor noise (as consecutive frames of a still scene); the alphas should agree.
+    # Composites continue shoulders cut by a photo's side outward (as the evaluation set does).
+    extend_shoulders: bool = False
     consistency_weight: float = 0.0
     consistency_fraction: float = 0.25
     consistency_noise: float = 0.03
@@ -170,6 +172,12 @@ class Trainer:
             (_to_tensor(s.images).to(self.device), _to_tensor(s.alphas).to(self.device))
             for s in self.train_sets
         ]
+        self.shoulders = [
+            torch.from_numpy(shoulder_starts(s.alphas)).to(self.device)
+            if cfg.extend_shoulders
+            else None
+            for s in self.train_sets
+        ]
         self.backgrounds = _to_tensor(cached_backgrounds(cfg)).to(self.device)
         total = sum(len(s) for s in self.train_sets)
         self.steps_per_epoch = max(1, total // (cfg.batch * self.world))
@@ -209,13 +217,15 @@ class Trainer:
         size = cfg.sizes[self.rng.integers(len(cfg.sizes))]
         counts = self.rng.multinomial(cfg.batch, self.set_weights)
         images, alphas = [], []
-        for (imgs, als), data, count in zip(self.tensors, self.train_sets, counts, strict=True):
+        parts = zip(self.tensors, self.train_sets, self.shoulders, counts, strict=True)
+        for (imgs, als), data, shoulders, count in parts:
             if not count:
                 continue
             idx = torch.from_numpy(self.rng.integers(0, len(data), count)).to(self.device)
             fullbody = data.name == "fullbody-ccp"
+            starts = shoulders[idx] if shoulders is not None else None
             im, al = render(
-                imgs[idx], als[idx], self.backgrounds, size, self.rng, cfg.augment, fullbody
+                imgs[idx], als[idx], self.backgrounds, size, self.rng, cfg.augment, fullbody, starts
             )
             images.append(im)
             alphas.append(al)
