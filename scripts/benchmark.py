@@ -1179,6 +1179,14 @@ def write_video(path: Path, width: int, height: int, fps: float, frames: int) ->
     return path
 
 
+def effective_threads(settings, name: str) -> int | None:
+    """What ``vcam.pipeline.<name>(settings)`` picks (None if the pipeline has no such rule)."""
+    from vcam import pipeline
+
+    rule = getattr(pipeline, name, None)
+    return int(rule(settings)) if callable(rule) else None
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from vcam.pipeline import Pipeline
     from vcam.settings import Settings
@@ -1237,6 +1245,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         "source": f"{width}x{height} MJPG file at {args.fps:g} fps (looped, paced live)",
         "background": args.background,
         "threads": args.threads,
+        "inference_threads": effective_threads(settings, "inference_threads"),
+        "frame_threads": effective_threads(settings, "frame_threads"),
         "sinks": [str(s) for s in sinks],
         "seconds": round(elapsed, 2),
         "status": status.state,
@@ -1270,7 +1280,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         [
             f"# Pipeline at {width}x{height}, {args.fps:g} fps",
             "",
-            f"`{model}`, background {args.background}, threads {args.threads}, sinks: "
+            f"`{model}`, background {args.background}, threads {args.threads} (inference "
+            f"{report['inference_threads']}, frame kernels {report['frame_threads']}), sinks: "
             f"{', '.join(report['sinks'])}; {elapsed:.1f} s measured after "
             f"{args.warmup_seconds:g} s of warm-up. Load average before/after "
             f"{load_before[0]:.2f}/{load_after[0]:.2f} on {os.cpu_count()} cores. "

@@ -9,7 +9,7 @@ from conftest import make_onnx, synthetic_frame
 
 from vcam.errors import ModelError, SettingsError
 from vcam.fitting import placement
-from vcam.matting import Matter, choose_providers, model_dirs, resolve_model
+from vcam.matting import Matter, choose_providers, model_dirs, resolve_model, session_options
 
 
 def test_untrained_mmnet_runs_at_its_own_input_size(model_path):
@@ -126,3 +126,38 @@ def test_preprocess_matches_the_contract(red_model):
     rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
     np.testing.assert_allclose(blob[0].transpose(1, 2, 0), rgb, atol=1e-6)
     assert (where.top, where.left, where.height, where.width) == (0, 0, 64, 96)
+
+
+def test_session_options_are_the_measured_ones():
+    import onnxruntime as ort
+
+    options = session_options(2)
+    assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert session_options().intra_op_num_threads == 0  # onnxruntime's default
+
+
+def test_rewritten_and_int8_models_run_like_any_other(model_path, tmp_path):
+    pytest.importorskip("onnx")
+    from vcam.training.optimize import optimize_file
+    from vcam.training.quantize import quantize_model
+
+    frame = synthetic_frame(4, 1280, 720)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photos = []
+    for i in range(3):
+        photos.append(folder / f"{i}.png")
+        cv2.imwrite(str(photos[-1]), synthetic_frame(i, 320, 180))
+    fast = tmp_path / "opt.onnx"
+    optimize_file(model_path, fast)
+    int8 = quantize_model(model_path, tmp_path / "int8.onnx", photos)
+    reference = Matter(model_path, threads=1).predict(frame)
+    for path in (fast, int8):
+        matter = Matter(path, threads=1)
+        assert matter.input_size == Matter(model_path).input_size
+        alpha = matter.predict(frame)
+        assert alpha.shape == reference.shape and alpha.dtype == np.float32
+        assert np.abs(alpha - reference).mean() < 0.05

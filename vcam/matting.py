@@ -90,11 +90,15 @@ def choose_providers(provider: str) -> list[str]:
 
 
 def session_options(threads: int = 0) -> ort.SessionOptions:
-    """The onnxruntime options vcam runs models with (``threads`` 0: onnxruntime's default).
+    """The onnxruntime options vcam runs models with (``threads`` 0: onnxruntime's default;
+    the pipeline picks the count, see ``vcam.pipeline.inference_threads``).
 
-    Measured by ``scripts/benchmark.py sessions``: every graph optimisation (``ORT_ENABLE_ALL``
-    includes the NCHWc layout transformer, which matters most), one sequential stream of ops,
-    and no idle spinning (the capture and compositing threads need the CPU).
+    Measured by ``scripts/benchmark.py sessions`` (docs/benchmarks/sessions.md): the layout
+    optimisations (NCHWc for float, NHWC for int8, part of ``ORT_ENABLE_ALL``) matter most,
+    1.2x (int8) to 2.2x (float) over ``ORT_ENABLE_EXTENDED``; the parallel executor is 1.7x
+    slower and idle spinning slows everything else on a busy machine (the capture and
+    compositing threads need the CPU); memory pattern, CPU arena and denormals-as-zero change
+    nothing measurable.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
