@@ -100,6 +100,8 @@ def test_model_names_resolve_through_the_models_dir(tmp_path, monkeypatch, red_m
     assert resolve_model("mine.onnx") == tmp_path / "mine.onnx"
     assert resolve_model(str(red_model)) == red_model
     assert Matter("fast").input_size == (64, 96)
+    # Only the empty folder: the checkout's models/ may hold the shipped files.
+    monkeypatch.setattr("vcam.matting.model_dirs", lambda: [tmp_path / "none", tmp_path])
     with pytest.raises(ModelError, match=r"model 'quality' \(mmnet-256.onnx\) not found"):
         resolve_model("quality")
 
