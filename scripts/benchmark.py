@@ -390,6 +390,15 @@ DEFAULT_OUT_DIR = REPO / "docs" / "benchmarks"
 SPEED_CACHE = REPO / ".cache" / "speed"
 
 
+def shown(path: str | Path) -> str:
+    """``path`` relative to the repository when it lies inside it (for reports)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def parse_hw(text: str) -> tuple[int, int]:
     """``"144x256"`` (height x width, the model convention) as (144, 256)."""
     try:
@@ -478,7 +487,7 @@ def mmnet_candidate(path: Path, threads: int, trained: bool | None = None) -> Ca
         run=matter.matte,
         trained=trained,
         width=float(multiplier) if multiplier else None,
-        path=str(path),
+        path=shown(path),
         rewrites=rewrites,
     )
 
@@ -713,7 +722,7 @@ def run_race(
     }
     if args.out:
         js, md = write_reports(args.out, report, markdown)
-        print(f"wrote {md} and {js}")
+        print(f"wrote {shown(md)} and {shown(js)}")
     else:
         print(markdown)
     return report
@@ -825,18 +834,18 @@ def cmd_variants(args: argparse.Namespace) -> int:
         return mine + peer_candidates(parse_list(args.peers), threads)
 
     notes = [
-        f"Variants of `{args.checkpoint}` (step "
-        f"{mmnet_step(built[0]) if built else '?'}) built in `{args.work}`: `fp32` = the "
+        f"Variants of `{shown(args.checkpoint)}` (step "
+        f"{mmnet_step(built[0]) if built else '?'}) built in `{shown(args.work)}`: `fp32` = the "
         "plain export, `opt` = fp32 with the exact graph rewrites "
         "(`vcam.training.optimize`), `int8` = static QDQ int8 (`scripts/quantize.py`). "
         "Untrained widths are timed only: their speed is real, their alpha is not."
     ]
     run_race(args, build, "variants", "MMNet variants vs MediaPipe selfie: latency", notes)
-    trained = [str(p) for p in built + extra if "untrained" not in p.stem]
+    trained = [shown(p) for p in built + extra if "untrained" not in p.stem]
     if trained:
         print(
             "\nquality of the trained variants:\n  python scripts/evaluate.py --data "
-            f"{args.data} --sets shen-test --peer general landscape --out docs/eval/speed "
+            f"{args.data} --sets shen-test --out docs/benchmarks/quality "
             "--models " + " ".join(trained)
         )
     return 0
@@ -1010,19 +1019,26 @@ def _style(row: dict) -> str:
 
 
 def _group(row: dict) -> str:
-    """The net a row is a form of: width and input size (precisions of one net share it)."""
+    """The net a row is a form of: its name without the precision suffix (the fp32, opt and
+    int8 files of one export share it), shortened for the chart."""
     if row["kind"] == "mediapipe":
         return row["name"].replace("mediapipe-selfie-", "MediaPipe ")
-    width = f"w{row['width']:g} " if row.get("width") else ""
-    tag = "" if row.get("trained", True) else " (untrained)"
-    return f"{width}{row['input_size']}{tag}"
+    name = row["name"]
+    for suffix in ("-fp32", "-opt", "-int8"):
+        name = name.removesuffix(suffix)
+    if name.startswith("mmnet-w"):  # a variant: mmnet-w1-144x256[-untrained]
+        name = name.removeprefix("mmnet-").replace("-untrained", "").replace("-", " ")
+        name += "" if row.get("trained", True) else " (untrained)"
+    return name
 
 
 def _order(row: dict) -> tuple:
-    """MediaPipe first, then by width, trained before untrained, then by input pixels."""
+    """MediaPipe first, then variants by width (trained before untrained) and input pixels,
+    then other files (e.g. the shipped models)."""
     height, width = (int(v) for v in row["input_size"].split("x"))
     return (
         row["kind"] != "mediapipe",
+        not row["name"].startswith("mmnet-w"),
         row.get("width") or 0.0,
         not row.get("trained", True),
         height * width,
@@ -1133,7 +1149,7 @@ def plot_pareto(
         for k, v in STYLE_LABELS.items()
     ]
     handles.append(plt.Line2D([], [], color="0.45", ls="--", label="Pareto front"))
-    ax.legend(handles=handles, fontsize=8, loc="lower right")
+    ax.legend(handles=handles, fontsize=8, loc="upper right")
     load = header.get("load_average_before", [float("nan")])[0]
     fig.suptitle(
         f"Quality vs latency: MMNet variants and MediaPipe selfie "
@@ -1153,7 +1169,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     quality = load_quality(args.quality, args.set)
     points = plot_pareto(latency, quality, header, args)
     peers = {p["name"]: p for p in points if p["kind"] == "mediapipe"}
-    print(f"wrote {args.out} ({len(points)} models)")
+    print(f"wrote {shown(args.out)} ({len(points)} models)")
     print("| model | ms | SAD | IoU | " + " | ".join(f"x {n}" for n in peers) + " |")
     for p in sorted(points, key=lambda p: p["median_ms"]):
         ratios = " | ".join(f"{p['ratio'].get(n, float('nan')):.2f}" for n in peers)
@@ -1243,7 +1259,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     report = {
         "command": "pipeline",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "model": str(model),
+        "model": shown(model),
         "source": f"{width}x{height} MJPG file at {args.fps:g} fps (looped, paced live)",
         "background": args.background,
         "threads": args.threads,
@@ -1282,7 +1298,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         [
             f"# Pipeline at {width}x{height}, {args.fps:g} fps",
             "",
-            f"`{model}`, background {args.background}, threads {args.threads} (inference "
+            f"`{shown(model)}`, background {args.background}, threads {args.threads} (inference "
             f"{report['inference_threads']}, frame kernels {report['frame_threads']}), sinks: "
             f"{', '.join(report['sinks'])}; {elapsed:.1f} s measured after "
             f"{args.warmup_seconds:g} s of warm-up. Load average before/after "
@@ -1308,7 +1324,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     print(markdown)
     if args.out:
         js, md = write_reports(args.out, report, markdown)
-        print(f"wrote {md} and {js}")
+        print(f"wrote {shown(md)} and {shown(js)}")
     return 0
 
 
