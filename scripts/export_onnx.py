@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--dynamic", action="store_true", help="dynamic height and width")
     parser.add_argument("--name", default="", help="model name stored in the metadata")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        help="also write a weights-only checkpoint here (for the mobile export)",
+    )
     args = parser.parse_args(argv)
     try:
         height, width = (int(v) for v in args.size.lower().split("x"))
@@ -87,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         path = export_onnx(net, args.out, height, width, dynamic=args.dynamic, metadata=metadata)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+    if args.weights:
+        args.weights.parent.mkdir(parents=True, exist_ok=True)
+        config = {"width": net.width, "step": state.get("step")}
+        torch.save({"model": net.state_dict(), "config": config}, args.weights)
     diff = parity(net, path, height, width)
     size_kib = path.stat().st_size / 1024
     print(f"wrote {path} ({size_kib:.0f} KiB); onnxruntime vs PyTorch max |diff| = {diff:.2e}")
