@@ -7,9 +7,16 @@ import numpy as np
 import pytest
 from conftest import make_onnx, synthetic_frame
 
-from vcam.errors import ModelError, SettingsError
+from vcam.errors import InputError, ModelError, SettingsError
 from vcam.fitting import placement
-from vcam.matting import Matter, choose_providers, model_dirs, resolve_model, session_options
+from vcam.matting import (
+    Matter,
+    available_providers,
+    choose_providers,
+    model_dirs,
+    resolve_model,
+    session_options,
+)
 
 
 def test_untrained_mmnet_runs_at_its_own_input_size(model_path):
@@ -73,6 +80,95 @@ def test_models_breaking_the_contract_are_refused(tmp_path, kwargs, message):
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+def nan_model(path):
+    """A 64x96 model whose alpha is sqrt(-red): NaN on every picture that is not black."""
+    pytest.importorskip("onnx")
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(make_onnx(path)))
+    graph = model.graph
+    graph.node[0].output[0] = "red"
+    graph.node.extend(
+        [
+            helper.make_node("Neg", ["red"], ["minus"]),
+            helper.make_node("Sqrt", ["minus"], ["alpha"]),
+        ]
+    )
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_model_giving_nan_says_so(tmp_path):
+    path = nan_model(tmp_path / "nan.onnx")
+    with pytest.raises(ModelError, match="output has NaN or infinite values") as info:
+        Matter(path)
+    assert str(path) in str(info.value) and "shape" not in str(info.value)
+
+
+@pytest.mark.parametrize(("height", "width"), [(72, 96), (64, 100)])
+def test_input_sizes_off_the_multiple_of_16_are_refused(tmp_path, height, width):
+    path = make_onnx(tmp_path / "odd.onnx", height=height, width=width)
+    with pytest.raises(ModelError, match=f"input size {height}x{width}.*multiple of 16") as info:
+        Matter(path)
+    assert str(path) in str(info.value)
+    dynamic = make_onnx(
+        tmp_path / "odd-dyn.onnx",
+        dynamic=True,
+        metadata={"vcam.input_height": str(height), "vcam.input_width": str(width)},
+    )
+    with pytest.raises(ModelError, match="multiple of 16"):
+        Matter(dynamic)
+
+
+def test_a_folder_is_not_a_model_file(tmp_path, monkeypatch):
+    folder = tmp_path / "model.onnx"
+    folder.mkdir()
+    with pytest.raises(ModelError, match=r"model .*model.onnx is a folder, not a model file"):
+        Matter(folder)
+    monkeypatch.setenv("VCAM_MODELS_DIR", str(tmp_path))
+    with pytest.raises(ModelError, match="is a folder"):
+        resolve_model("model.onnx")  # found by name in the models folder
+    (tmp_path / "mmnet-256.onnx").mkdir()
+    monkeypatch.setattr("vcam.matting.model_dirs", lambda: [tmp_path])
+    with pytest.raises(ModelError, match="mmnet-256.onnx is a folder"):
+        resolve_model("quality")
+
+
+def test_bad_frames_are_the_frames_fault_not_the_models(red_model):
+    matter = Matter(red_model)
+    for frame in (
+        np.zeros((64, 96), np.uint8),  # grey: no colour channels
+        np.zeros((64, 96, 4), np.uint8),
+        np.zeros((0, 96, 3), np.uint8),
+        np.zeros((64, 96, 3), np.float32),
+        "not a picture",
+    ):
+        with pytest.raises(InputError, match="^bad frame") as info:
+            matter.preprocess(frame)
+        assert "model" not in str(info.value).split(":")[0]
+    where = placement((1, 1), (64, 96))
+    assert matter.predict(np.zeros((1, 1, 3), np.uint8)).shape == (where.height, where.width)
+
+
+def test_a_model_failing_on_an_input_is_a_model_error(red_model):
+    matter = Matter(red_model)
+    blob, where = matter.preprocess(synthetic_frame(0))
+    wrong = np.ascontiguousarray(blob[:, :, :32])  # onnxruntime refuses the size
+    with pytest.raises(ModelError, match=r"^model red.onnx failed while running: ") as info:
+        matter.infer(wrong, where)
+    assert "\n" not in str(info.value)
+
+
+def test_model_info_names_file_size_precision_and_providers(red_model, tmp_path):
+    info = Matter(red_model).info
+    assert (info.path, info.input_size, info.providers) == (red_model, (64, 96), ("cpu",))
+    assert info.precision == "fp32" and info.name == "red"
+    assert info.line() == "red · 64x96 · fp32 · CPU"
+    tagged = make_onnx(tmp_path / "tagged.onnx", metadata={"vcam.precision": "fp16"})
+    assert Matter(tagged).info.precision == "fp16"
+
+
 def test_missing_corrupt_and_truncated_files(tmp_path, model_path):
     with pytest.raises(ModelError, match=r"model file .*absent.onnx not found"):
         Matter(tmp_path / "absent.onnx")
@@ -107,6 +203,11 @@ def test_model_names_resolve_through_the_models_dir(tmp_path, monkeypatch, red_m
 
 
 def test_providers():
+    import onnxruntime as ort
+
+    names = available_providers()
+    assert names[0] == "cpu" and set(names) <= {"cpu", "cuda", "directml", "coreml"}
+    assert ("cuda" in names) == ("CUDAExecutionProvider" in ort.get_available_providers())
     assert choose_providers("cpu") == ["CPUExecutionProvider"]
     assert choose_providers("auto")[-1] == "CPUExecutionProvider"
     with pytest.raises(SettingsError, match="^provider: 'tpu'"):
@@ -115,9 +216,14 @@ def test_providers():
 
 def test_an_unavailable_provider_is_a_settings_error(monkeypatch):
     monkeypatch.setattr("onnxruntime.get_available_providers", lambda: ["CPUExecutionProvider"])
-    with pytest.raises(SettingsError, match="'cuda' is not available"):
+    with pytest.raises(SettingsError, match=r"'cuda' is not available .*\(available: cpu\)"):
         choose_providers("cuda")
     assert choose_providers("auto") == ["CPUExecutionProvider"]
+    monkeypatch.setattr(
+        "onnxruntime.get_available_providers",
+        lambda: ["DmlExecutionProvider", "AzureExecutionProvider", "CPUExecutionProvider"],
+    )
+    assert available_providers() == ["cpu", "directml"]  # vcam's names; others left out
 
 
 def test_preprocess_matches_the_contract(red_model):
@@ -157,6 +263,8 @@ def test_rewritten_and_int8_models_run_like_any_other(model_path, tmp_path):
     optimize_file(model_path, fast)
     int8 = quantize_model(model_path, tmp_path / "int8.onnx", photos)
     reference = Matter(model_path, threads=1).predict(frame)
+    assert Matter(int8).info.precision == "int8"  # a QDQ graph, told from the file
+    assert Matter(fast).info.precision == "fp32"
     for path in (fast, int8):
         matter = Matter(path, threads=1)
         assert matter.input_size == Matter(model_path).input_size

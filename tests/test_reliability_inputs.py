@@ -21,7 +21,7 @@ from conftest import FAKE_BACKEND, REPO, make_onnx, synthetic_frame, write_video
 from test_pipeline import Recorder, base_settings, check_person_kept_background_replaced
 
 from vcam.errors import BackgroundError, ModelError
-from vcam.pipeline import Pipeline
+from vcam.pipeline import Pipeline, process
 from vcam.sinks import PreviewSink, VideoFileSink
 from vcam.sources import Frame, FrameSource, VideoSource
 
@@ -279,7 +279,7 @@ def test_the_command_line_names_the_broken_file(
         (live + ("--model",), broken_models["truncated"], ["not a valid ONNX file"]),
         (live + ("--model",), broken_models["png"], ["export it again"]),
         (live + ("--model",), broken_models["two-channel-output"], ["expected [N,1,H,W]"]),
-        (("matte", clip, out, "--model"), broken_models["nan-output"], ["finite values"]),
+        (("matte", clip, out, "--model"), broken_models["nan-output"], ["NaN or infinite values"]),
     ]
     with_model = (*live, "--model", red_model, "--background")
     for name, words in (
@@ -359,6 +359,45 @@ def test_odd_sizes_grey_bgra_and_resolution_changes(red_model, tmp_path, fake_vc
         assert read[1].shape == (108, 192, 3)
         written += 1
     assert written == len(expected)
+    assert not vcam_threads()
+
+
+def test_odd_frames_offline_are_converted_like_live(red_model):
+    """``process`` (offline) takes the same odd frames as the live pipeline."""
+    base = synthetic_frame(0)
+    images = [
+        base,
+        cv2.cvtColor(base, cv2.COLOR_BGR2GRAY),
+        cv2.cvtColor(base, cv2.COLOR_BGR2BGRA),
+        np.zeros((0, 0, 3), np.uint8),  # skipped
+        base.astype(np.uint16) * 257,
+        synthetic_frame(1, 7, 5),
+    ]
+    recorder = Recorder()
+    done = process(ScriptedSource(images), [PreviewSink(recorder)], base_settings(red_model))
+    assert done == len(recorder.frames) == 5
+    assert [f.image.shape for f in recorder.frames] == [(108, 192, 3)] * 4 + [(5, 7, 3)]
+    for index in (0, 2, 3):  # the colour ones (grey has no red "person")
+        check_person_kept_background_replaced(recorder.frames[index])
+
+
+def test_a_model_failing_mid_run_is_blamed_on_the_model(red_model, tmp_path):
+    """onnxruntime refusing a good frame ends the run with a ModelError naming the file (not
+    a frame problem)."""
+    import onnxruntime as ort
+
+    other = make_onnx(tmp_path / "smaller.onnx", height=32, width=48)
+    clip = write_video(tmp_path / "loop.avi", frames=10, fps=30.0)
+    recorder = Recorder()
+    source = VideoSource(clip, loop=True, live=True)
+    with Pipeline(base_settings(red_model), sinks=[PreviewSink(recorder)], source=source) as p:
+        recorder.wait_for(2)
+        # A real session that refuses the 64x96 input red.onnx's frames are fitted to.
+        p._matting.matter._session = ort.InferenceSession(str(other))
+        assert p.wait(10.0)
+    assert p.status.state == "error" and isinstance(p.error, ModelError)
+    assert str(p.error).startswith("model red.onnx failed while running: "), p.error
+    assert "\n" not in str(p.error)
     assert not vcam_threads()
 
 

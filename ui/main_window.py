@@ -14,7 +14,6 @@ import os
 import time
 from pathlib import Path
 
-import onnxruntime
 from PyQt6.QtCore import QSignalBlocker, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QColor
 from PyQt6.QtWidgets import (
@@ -50,7 +49,7 @@ from ui.widgets import (
 from ui.worker import ApplyResult, Engine
 from vcam import Settings, SettingsError, VcamError, load_settings, resolve_model, save_settings
 from vcam.backgrounds import presets
-from vcam.matting import PROVIDER_NAMES
+from vcam.matting import available_providers
 from vcam.settings import PROVIDERS, field_names, settings_path
 from vcam.sinks import VirtualCameraSink, loopback_devices
 
@@ -107,12 +106,6 @@ def _set_items(combo: ComboBox, items: list[tuple[str, str]], selected: str) -> 
                     combo.model().item(combo.count() - 1).setEnabled(False)
         index = combo.findData(selected) if selected else -1
         combo.setCurrentIndex(max(0, index))
-
-
-def available_providers() -> set[str]:
-    """The settings' provider names onnxruntime can run here ("cpu" and "auto" always)."""
-    have = set(onnxruntime.get_available_providers())
-    return {"cpu", "auto"} | {name for name, ep in PROVIDER_NAMES.items() if ep in have}
 
 
 class MainWindow(QMainWindow):
@@ -343,7 +336,7 @@ class MainWindow(QMainWindow):
         self.frame_threads_spin.valueChanged.connect(lambda n: self._change(frame_threads=n))
         section.add_row("Frame threads", self.frame_threads_spin)
         self.provider_combo = ComboBox()
-        usable = available_providers()
+        usable = {"auto", *available_providers()}
         for name in PROVIDERS:
             label = PROVIDER_LABELS.get(name, name)
             self.provider_combo.addItem(label if name in usable else f"{label} (not here)", name)

@@ -4,21 +4,25 @@ The model is checked when it loads, before any thread starts: a missing, corrupt
 file, or one whose input/output shapes break the model contract, is a ModelError naming the
 file. Frames are fitted into the model input with ``vcam.fitting.fit`` (no squashing); the
 alpha comes back at model resolution, cropped to where the frame lies (ready for refinement).
+While running, a frame that cannot be prepared is an InputError (the frame's fault) and a
+model that fails on a good input a ModelError (the model's).
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import site
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
-from vcam.errors import ModelError, SettingsError
+from vcam.errors import InputError, ModelError, SettingsError
 from vcam.fitting import Placement, fit, unfit
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,9 @@ PROVIDER_NAMES = {
     "coreml": "CoreMLExecutionProvider",
 }
 AUTO_PREFERENCE = ("cuda", "directml", "coreml")
+PROVIDER_LABELS = {"cpu": "CPU", "cuda": "CUDA", "directml": "DirectML", "coreml": "Core ML"}
+INPUT_MULTIPLE = 16  # the model contract: input height and width are multiples of 16
+QDQ_OP = b"DequantizeLinear"  # a QDQ graph's int8 tensors go through it
 
 
 def model_dirs() -> list[Path]:
@@ -60,6 +67,12 @@ def resolve_model(model: str | Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+    folders = [candidate for candidate in candidates if candidate.is_dir()]
+    if folders:
+        raise ModelError(
+            f"model {folders[0]} is a folder, not a model file: give the .onnx file itself "
+            "(or use 'fast' / 'quality')"
+        )
     if name in MODEL_FILES:
         raise ModelError(
             f"model '{name}' ({MODEL_FILES[name]}) not found in "
@@ -67,6 +80,13 @@ def resolve_model(model: str | Path) -> Path:
             "path with --model"
         )
     raise ModelError(f"model file {name} not found: check the path (or use 'fast' / 'quality')")
+
+
+def available_providers() -> list[str]:
+    """The execution providers this onnxruntime can use, by vcam's names ("cpu", "cuda",
+    "directml", "coreml"; "cpu" always), in that order."""
+    have = set(ort.get_available_providers())
+    return ["cpu"] + [name for name, ep in PROVIDER_NAMES.items() if name != "cpu" and ep in have]
 
 
 def choose_providers(provider: str) -> list[str]:
@@ -81,7 +101,7 @@ def choose_providers(provider: str) -> list[str]:
         )
     wanted = PROVIDER_NAMES[provider]
     if wanted not in available:
-        names = ", ".join(k for k, v in PROVIDER_NAMES.items() if v in available)
+        names = ", ".join(available_providers())
         raise SettingsError(
             f"provider: {provider!r} is not available in this onnxruntime (available: {names}); "
             "use cpu or auto"
@@ -119,6 +139,45 @@ def _short(error: Exception) -> str:
     return text[:160]
 
 
+def has_qdq_nodes(path: Path) -> bool:
+    """Whether the ONNX file holds DequantizeLinear nodes (an int8 QDQ graph).
+
+    The runtime has no ONNX parser (onnxruntime does not show the graph), but node types are
+    stored as plain strings in the protobuf, so the file's bytes tell."""
+    try:
+        with (
+            path.open("rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data,
+        ):
+            return data.find(QDQ_OP) >= 0
+    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+        return False
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What runs: the model ``path``, its ``input_size`` (height, width), the execution
+    ``providers`` onnxruntime uses (vcam's names, first the main one, e.g. ("cuda", "cpu"))
+    and its ``precision`` ("int8" for a QDQ graph, else the file's ``vcam.precision``
+    metadata, else "fp32")."""
+
+    path: Path
+    input_size: tuple[int, int]
+    providers: tuple[str, ...]
+    precision: str
+
+    @property
+    def name(self) -> str:
+        """The file name without ".onnx", e.g. "mmnet-fast"."""
+        return self.path.stem
+
+    def line(self) -> str:
+        """One line for people, e.g. "mmnet-fast · 144x256 · int8 · CPU"."""
+        height, width = self.input_size
+        main = PROVIDER_LABELS.get(self.providers[0], self.providers[0]) if self.providers else "?"
+        return f"{self.name} · {height}x{width} · {self.precision} · {main}"
+
+
 class Matter:
     """An MMNet ONNX model ready to matte frames. ``predict(frame)`` gives the float32 alpha at
     model resolution, cropped to the frame's placement inside the model input."""
@@ -141,13 +200,8 @@ class Matter:
         self.input_name, self.output_name, self.input_size = self._check_contract()
         self._swap_rb = self.metadata.get("vcam.color_order", "RGB").upper() != "BGR"
         self._check_output()
-        log.info(
-            "model %s: input %dx%d (width x height), providers %s",
-            self.path.name,
-            self.input_size[1],
-            self.input_size[0],
-            ",".join(self.providers),
-        )
+        self.info = ModelInfo(self.path, self.input_size, self._providers_used(), self._precision())
+        log.info("model %s (%s)", self.path, self.info.line())
 
     def _check_contract(self) -> tuple[str, str, tuple[int, int]]:
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
@@ -179,6 +233,12 @@ class Matter:
                 ) from None
         if not (16 <= height <= 4096 and 16 <= width <= 4096):
             raise ModelError(f"model {self.path}: input size {height}x{width} is not usable")
+        if height % INPUT_MULTIPLE or width % INPUT_MULTIPLE:
+            raise ModelError(
+                f"model {self.path}: input size {height}x{width} (height x width) is not a "
+                f"multiple of {INPUT_MULTIPLE}, as the model contract requires; export it "
+                "again at a size like 144x256"
+            )
         return image.name, alpha.name, (height, width)
 
     def _check_output(self) -> None:
@@ -189,25 +249,56 @@ class Matter:
             out = self._session.run([self.output_name], {self.input_name: blob})[0]
         except Exception as error:  # noqa: BLE001
             raise ModelError(f"model {self.path} fails to run: {_short(error)}") from None
-        if out.shape != (1, 1, height, width) or not np.isfinite(out).all():
+        if out.shape != (1, 1, height, width):
             raise ModelError(
                 f"model {self.path}: output has shape {tuple(out.shape)}, expected "
-                f"(1, 1, {height}, {width}) with finite values"
+                f"(1, 1, {height}, {width})"
             )
+        if not np.isfinite(out).all():
+            raise ModelError(
+                f"model {self.path}: output has NaN or infinite values on a plain grey "
+                "picture; the weights are broken: export it again"
+            )
+
+    def _providers_used(self) -> tuple[str, ...]:
+        names = {ep: name for name, ep in PROVIDER_NAMES.items()}
+        return tuple(
+            names.get(ep, ep.removesuffix("ExecutionProvider").lower()) for ep in self.providers
+        )
+
+    def _precision(self) -> str:
+        if has_qdq_nodes(self.path):
+            return "int8"
+        return self.metadata.get("vcam.precision", "").strip() or "fp32"
 
     @property
     def name(self) -> str:
         return self.path.name
 
     def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, Placement]:
-        """The model input for a BGR uint8 frame (fitted, RGB, [0,1], NCHW) and its placement."""
-        small, where = fit(frame, self.input_size)
-        blob = cv2.dnn.blobFromImage(small, 1.0 / 255.0, swapRB=self._swap_rb)
+        """The model input for a BGR uint8 frame (fitted, RGB, [0,1], NCHW) and its placement.
+        A frame that cannot be fitted (not an HxWx3 picture) is an InputError."""
+        shape = getattr(frame, "shape", None)
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
+            raise InputError(f"bad frame {shape}: the model needs a BGR picture (H x W x 3)")
+        if frame.size == 0 or frame.dtype != np.uint8:
+            raise InputError(f"bad frame {shape} {frame.dtype}: expected BGR uint8 pixels")
+        try:
+            small, where = fit(frame, self.input_size)
+            blob = cv2.dnn.blobFromImage(small, 1.0 / 255.0, swapRB=self._swap_rb)
+        except cv2.error as error:
+            raise InputError(
+                f"bad frame {shape}: it cannot be fitted into the model input ({_short(error)})"
+            ) from None
         return blob, where
 
     def infer(self, blob: np.ndarray, where: Placement) -> np.ndarray:
-        """The alpha (float32 in [0,1]) of a preprocessed input, cropped to ``where``."""
-        alpha = self._session.run([self.output_name], {self.input_name: blob})[0][0, 0]
+        """The alpha (float32 in [0,1]) of a preprocessed input, cropped to ``where``. A
+        failing run is a ModelError naming the file."""
+        try:
+            alpha = self._session.run([self.output_name], {self.input_name: blob})[0][0, 0]
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises many private types
+            raise ModelError(f"model {self.name} failed while running: {_short(error)}") from None
         crop = alpha[where.top : where.top + where.height, where.left : where.left + where.width]
         return np.ascontiguousarray(np.clip(crop, 0.0, 1.0), dtype=np.float32)
 
@@ -217,7 +308,6 @@ class Matter:
 
     def matte(self, frame: np.ndarray) -> np.ndarray:
         """A plain full-size float32 alpha (bilinear upsampling, no refinement)."""
-        small, where = fit(frame, self.input_size)
-        blob = cv2.dnn.blobFromImage(small, 1.0 / 255.0, swapRB=self._swap_rb)
-        alpha = self._session.run([self.output_name], {self.input_name: blob})[0][0, 0]
-        return unfit(np.clip(alpha, 0.0, 1.0), where, frame.shape[:2])
+        blob, where = self.preprocess(frame)
+        full = Placement(0, 0, *self.input_size)
+        return unfit(self.infer(blob, full), where, frame.shape[:2])

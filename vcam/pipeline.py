@@ -282,9 +282,11 @@ class _MattingWorker:
                 with self._stats.timer("inference"):
                     alpha = matter.infer(blob, where)
             except Exception as error:  # noqa: BLE001 - reported to the frame worker
-                log.debug("inference failed", exc_info=True)
+                log.debug("matting failed", exc_info=True)
+                if not isinstance(error, VcamError):  # neither a bad frame nor the model
+                    error = VcamError(f"matting failed: {type(error).__name__}: {error}")
                 with self._cond:
-                    self.error = VcamError(f"model {matter.name} failed while running: {error}")
+                    self.error = error  # InputError: a bad frame; ModelError: the model
                     self._cond.notify_all()
                 return
             self._stats.count("inference")
@@ -1005,7 +1007,13 @@ def process(
             frame = source.read()
             if frame is None:
                 break
-            image = cv2.flip(frame.image, 1) if settings.mirror else frame.image
+            image = frame.image
+            if image.size == 0:  # as live: skipped
+                continue
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                image = to_bgr(image)  # as live: grey or BGRA from a caller's source
+            if settings.mirror:
+                image = cv2.flip(image, 1)
             with stats.timer("preprocess"):
                 blob, where = matter.preprocess(image)
             with stats.timer("inference"):
