@@ -12,7 +12,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import FAKE_BACKEND, synthetic_frame, write_video
+from conftest import FAKE_BACKEND, make_onnx, synthetic_frame, write_video
 
 from vcam.errors import (
     BackgroundError,
@@ -284,6 +284,22 @@ def test_live_settings_changes_apply_between_frames(red_model, tmp_path):
         assert pipeline.running and pipeline.error is None
     assert out.exists() and out.stat().st_size > 0
     assert not vcam_threads()
+
+
+def test_model_info_follows_the_running_model(red_model, tmp_path, sample_video):
+    other = make_onnx(tmp_path / "wide.onnx", height=32, width=80)
+    settings = base_settings(red_model, source="video", input_path=str(sample_video))
+    pipeline = Pipeline(settings)
+    assert pipeline.model_info is None  # nothing loaded yet
+    with pipeline:
+        info = pipeline.model_info
+        assert (info.path, info.input_size, info.providers) == (red_model, (64, 96), ("cpu",))
+        assert info.line() == "red · 64x96 · fp32 · CPU"
+        with pytest.raises(ModelError):  # a refused model leaves the info alone
+            pipeline.update(pipeline.settings.replace(model=str(tmp_path / "gone.onnx")))
+        assert pipeline.model_info == info
+        pipeline.update(pipeline.settings.replace(model=str(other)))
+        assert pipeline.model_info.line() == "wide · 32x80 · fp32 · CPU"
 
 
 def test_update_before_start_just_keeps_the_settings(red_model):

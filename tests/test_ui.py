@@ -315,6 +315,8 @@ def test_edge_and_model_controls_change_the_engine_settings(
 ):
     window = open_window()
     wait_running(qtbot, window)
+    # The model section names what runs: file, input size (H x W), precision, device.
+    qtbot.waitUntil(lambda: window.model_hint.text().startswith("red · 64x96 · fp32 · CPU\n"))
     window.threshold_slider.slider.setValue(30)
     wait_settings(qtbot, window, threshold=0.3)
     window.feather_slider.slider.setValue(8)  # 0.5 px steps
@@ -337,7 +339,10 @@ def test_edge_and_model_controls_change_the_engine_settings(
     window.model_choice.select("custom")
     wait_settings(qtbot, window, model=str(model_path))
     assert window.model_choice.value() == "custom"
-    assert model_path.name in window.model_hint.text()
+    info = window.engine.pipeline.model_info
+    assert info.path == model_path and info.providers[-1] == "cpu"
+    assert window.model_hint.text().startswith(info.line())
+    assert model_path.stem in info.line() and str(model_path) in window.model_hint.toolTip()
     wait_frames(qtbot, window)  # the new model runs
     window.close()
     saved = load_settings(settings_path(), strict=True)

@@ -556,6 +556,7 @@ class MainWindow(QMainWindow):
             self.show_message("Starting…")
         elif status.state == "running":
             self._may_restart = True
+            self._show_model_hint()  # the loaded model's size, precision and device
             self.show_message("Live: " + status.message.replace(" -> ", " → "))
             if status.warning:
                 self._output_dropped(status.warning)
@@ -838,8 +839,17 @@ class MainWindow(QMainWindow):
         detail = "quick, for slower laptops" if model == "fast" else "sharper edges, more CPU"
         if model not in ("fast", "quality"):
             detail = "your own model file"
-        self.model_hint.setText(f"{path.name} · {detail}")
-        self.model_hint.setToolTip(str(path))
+        info = self.engine.pipeline.model_info if self.engine is not None else None
+        if info is not None and info.path == path:  # what runs: size, precision, device
+            height, width = info.input_size
+            self.model_hint.setText(f"{info.line()}\n{detail}")
+            self.model_hint.setToolTip(
+                f"{path}\ninput {width} wide × {height} high, {info.precision}, "
+                f"runs on {', '.join(info.providers)}"
+            )
+        else:
+            self.model_hint.setText(f"{path.name} · {detail}")
+            self.model_hint.setToolTip(str(path))
         set_level(self.model_hint, "")
 
     def _refresh_output(self) -> None:

@@ -27,6 +27,7 @@ _EXPORTS = {
     "convert_video": "vcam.pipeline",
     "process": "vcam.pipeline",
     "Matter": "vcam.matting",
+    "ModelInfo": "vcam.matting",
     "resolve_model": "vcam.matting",
     "Refiner": "vcam.refine",
     "make_background": "vcam.backgrounds",

@@ -45,7 +45,7 @@ from vcam import compositor, refine
 from vcam.backgrounds import make_background
 from vcam.cards import message_card
 from vcam.errors import CameraError, InputError, OutputError, SettingsError, VcamError
-from vcam.matting import Matter
+from vcam.matting import Matter, ModelInfo
 from vcam.refine import Refiner
 from vcam.settings import Settings
 from vcam.sinks import (
@@ -460,6 +460,14 @@ class Pipeline:
     @property
     def source(self) -> FrameSource | None:
         return self._source
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """The model of the current (or last) run: file, input size, the providers
+        onnxruntime actually uses and the precision (``info.line()``: "mmnet-fast · 144x256 ·
+        int8 · CPU"); None before the first start. Follows a model changed by update()."""
+        matting = self._matting
+        return matting.matter.info if matting is not None else None
 
     @property
     def sinks(self) -> list[Sink]:
