@@ -79,6 +79,11 @@ def test_no_virtual_camera_device_the_preview_and_the_file_keep_working(red_mode
         assert status.warning.startswith("virtual camera off: no virtual camera device found")
         assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1" in status.warning
         assert "\n" not in status.warning and status.warning in status.message
+        assert "--output FILE" in status.warning  # the command line's wording
+        assert str(status.warning_error) == status.warning  # and the panel's, without flags:
+        assert status.warning_error.panel_message == status.warning.replace(
+            "or write a file: --output FILE", "or choose Video file under Output"
+        )
         assert pipeline.settings.output == "none"  # what runs: update(output=...) retries
         assert [type(s).__name__ for s in pipeline.sinks] == ["PreviewSink", "VideoFileSink"]
         check_person_kept_background_replaced(recorder.frames[-1])

@@ -81,10 +81,30 @@ def test_named_busy_device_and_unknown_backend(fake_vcam):
 
 
 def test_help_per_platform(monkeypatch):
-    for platform, words in (("win32", "Unity Capture"), ("darwin", "OBS"), ("linux", "modprobe")):
+    for platform, words in (
+        ("win32", "Unity Capture"),
+        ("darwin", "OBS"),
+        ("linux", "modprobe"),
+        ("sunos5", "no virtual camera backend"),
+    ):
         monkeypatch.setattr("sys.platform", platform)
-        assert words in virtual_camera_help("x")
+        cli, panel = virtual_camera_help("x"), virtual_camera_help("x", for_panel=True)
+        assert words in cli and words in panel
+        assert cli.endswith("(or write a file: --output FILE)")  # the command line's way
+        assert panel.endswith("(or choose Video file under Output)") and "--" not in panel
     assert any("backends" in line for line in virtual_camera_status())
+
+
+def test_virtual_camera_errors_carry_the_panels_wording(fake_vcam, monkeypatch):
+    monkeypatch.setattr("pyvirtualcam.camera.BACKENDS", {})  # no backend at all
+    with pytest.raises(VirtualCameraError) as info:
+        VirtualCameraSink().open(64, 48, 30)
+    monkeypatch.undo()
+    assert "--output FILE" in str(info.value)
+    assert info.value.panel_message == virtual_camera_help(for_panel=True)
+    with pytest.raises(VirtualCameraError) as info:  # nothing command-line in it: the same
+        VirtualCameraSink(device="busy", backend=FAKE_BACKEND).open(64, 48, 30)
+    assert info.value.panel_message == str(info.value)
 
 
 @pytest.mark.parametrize("suffix", [".avi", ".mp4"])

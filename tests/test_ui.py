@@ -415,6 +415,8 @@ def test_missing_virtual_camera_shows_the_fix_and_keeps_the_preview(qtbot, open_
     text = wait_message(qtbot, window, "virtual camera")
     if sys.platform.startswith("linux"):
         assert "modprobe v4l2loopback" in text
+    assert text.endswith("(or choose Video file under Output)")  # the panel's words,
+    assert "--output" not in text  # not the command line's
     qtbot.waitUntil(lambda: window.start_button.text() == "Start virtual camera", timeout=WAIT_MS)
     assert window.output_status.text() == text  # the fix-it line under the button, too
     assert not window.output_on and window.engine.pipeline.running
@@ -578,8 +580,9 @@ def test_a_camera_plugged_in_later_replaces_the_sample(qtbot, open_window, monke
     window.refresh_cameras.click()
     qtbot.waitUntil(lambda: window.camera_combo.findData("camera:0") >= 0, timeout=WAIT_MS)
     choose(window.camera_combo, "camera:0")
-    wait_message(qtbot, window, "camera 0")
+    text = wait_message(qtbot, window, "camera 0")
     assert window.status_message.property("level") == "error"
+    assert "look for cameras again" in text and "vcam devices" not in text  # panel's words
     wait_frames(qtbot, window)  # the sample goes on meanwhile
     assert window.engine.pipeline.settings.source == "sample"
     assert window.settings.source == "camera"  # the choice is kept for when it works

@@ -46,7 +46,7 @@ from ui.widgets import (
     Toggle,
     ValueSlider,
 )
-from ui.worker import ApplyResult, Engine
+from ui.worker import ApplyResult, Engine, one_line, status_text, warning_text
 from vcam import Settings, SettingsError, VcamError, load_settings, resolve_model, save_settings
 from vcam.backgrounds import presets
 from vcam.matting import available_providers
@@ -537,7 +537,8 @@ class MainWindow(QMainWindow):
         if wanted_output and (not result.running or result.applied.output == "none"):
             self.output_on = False  # the output could not start
             # A virtual camera that will not open leaves the preview running, with a warning.
-            error = error or self.engine.pipeline.status.warning or "the output did not start"
+            warning = warning_text(self.engine.pipeline.status)
+            error = error or warning or "the output did not start"
         self._output_pending = False
         if error:
             self.show_message(error, "error")
@@ -557,15 +558,16 @@ class MainWindow(QMainWindow):
         elif status.state == "running":
             self._may_restart = True
             self._show_model_hint()  # the loaded model's size, precision and device
-            self.show_message("Live: " + status.message.replace(" -> ", " → "))
+            self.show_message("Live: " + status_text(status).replace(" -> ", " → "))
             if status.warning:
-                self._output_dropped(status.warning)
+                self._output_dropped(warning_text(status))
         elif status.state == "reconnecting":
-            self.show_message(status.message, "warning")
+            self.show_message(status_text(status), "warning")
         elif status.state == "error":
-            self.show_message(status.message, "error")
+            message = status_text(status)
+            self.show_message(message, "error")
             if not self.engine.pipeline.running:
-                self._recover(status.message)
+                self._recover(message)
         elif status.state == "ended":
             self.show_message(f"{status.message}: choose a source to continue", "warning")
         self._refresh_output()
@@ -833,7 +835,7 @@ class MainWindow(QMainWindow):
         try:
             path = resolve_model(model)
         except VcamError as error:
-            self.model_hint.setText(str(error))
+            self.model_hint.setText(one_line(error))
             set_level(self.model_hint, "warning")
             return
         detail = "quick, for slower laptops" if model == "fast" else "sharper edges, more CPU"

@@ -22,8 +22,26 @@ log = logging.getLogger(__name__)
 
 
 def one_line(error: BaseException) -> str:
-    """An error as one line of text."""
-    return " ".join(str(error).split()) or type(error).__name__
+    """An error as one line of text, worded for the panel (a VcamError's ``panel_message``:
+    no command-line options)."""
+    text = getattr(error, "panel_message", "") or str(error)
+    return " ".join(text.split()) or type(error).__name__
+
+
+def status_text(status: Status) -> str:
+    """A status's message worded for the panel (its error and warning in the panel's
+    words)."""
+    message = status.message
+    for error in (status.error, status.warning_error):
+        if error is not None and error.panel_message != str(error):
+            message = message.replace(str(error), error.panel_message)
+    return message
+
+
+def warning_text(status: Status) -> str:
+    """A status's warning worded for the panel ("" when there is none)."""
+    warning = status.warning_error
+    return warning.panel_message if warning is not None else status.warning
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,15 @@
 
 
 class VcamError(Exception):
-    """Base of every error vcam reports to the user as a single line."""
+    """Base of every error vcam reports to the user as a single line.
+
+    ``panel_message`` is the same advice worded for the control panel, where command-line
+    options mean nothing (e.g. "choose Video file under Output" for "--output FILE"); it is
+    the message itself unless the error gives one."""
+
+    def __init__(self, message: str = "", *, panel_message: str = "") -> None:
+        super().__init__(message)
+        self.panel_message = panel_message or message
 
 
 class SettingsError(VcamError):

@@ -74,10 +74,13 @@ def resolve_model(model: str | Path) -> Path:
             "(or use 'fast' / 'quality')"
         )
     if name in MODEL_FILES:
-        raise ModelError(
+        problem = (
             f"model '{name}' ({MODEL_FILES[name]}) not found in "
-            f"{', '.join(str(d) for d in model_dirs()[:2])}: set VCAM_MODELS_DIR or pass a "
-            "path with --model"
+            f"{', '.join(str(d) for d in model_dirs()[:2])}: set VCAM_MODELS_DIR or "
+        )
+        raise ModelError(
+            problem + "pass a path with --model",
+            panel_message=problem + "choose Custom… to pick a model file",
         )
     raise ModelError(f"model file {name} not found: check the path (or use 'fast' / 'quality')")
 

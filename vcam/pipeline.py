@@ -202,12 +202,14 @@ class Status:
     "reconnecting" (the camera was lost: ``error`` says why, ``message`` when it tries next),
     "ended" (the source finished) or "error" (``message`` says why, ``error`` is the
     VcamError). ``warning``: a problem it runs on with, e.g. a virtual camera that would not
-    open while the preview keeps going."""
+    open while the preview keeps going; ``warning_error``: the same as a VcamError, whose
+    ``panel_message`` is worded for the control panel."""
 
     state: str
     message: str = ""
     error: VcamError | None = None
     warning: str = ""
+    warning_error: VcamError | None = None
 
 
 class _MattingWorker:
@@ -419,7 +421,7 @@ class Pipeline:
         self._extra_sinks = list(sinks)
         self._given_source = source
         self._status = Status("stopped")
-        self._warning = ""
+        self._warning: VcamError | None = None
         self._source: FrameSource | None = None
         self._settings_sinks: list[Sink] = []
         self._matting: _MattingWorker | None = None
@@ -494,7 +496,8 @@ class Pipeline:
     ) -> None:
         """Record and announce a state; ``done`` marks the run over first, so that whoever
         reacts to an "ended" or "error" status (or wakes from ``wait()``) sees it stopped."""
-        self._status = Status(state, message, error, self._warning)
+        warning = self._warning
+        self._status = Status(state, message, error, str(warning or ""), warning)
         if done:
             self._done.set()
         # INFO, not ERROR: errors also reach the caller (raised or via on_status).
@@ -520,7 +523,7 @@ class Pipeline:
         with self._lifecycle_lock:
             if self.running:
                 return self
-            self._warning = ""
+            self._warning = None
             self._set_status("starting")
             settings = self.settings
             opened: list = []
@@ -716,7 +719,7 @@ class Pipeline:
             raise
         self._settings_sinks = sinks
         if self._warning:  # the new outputs work: forget an old output problem
-            self._warning = ""
+            self._warning = None
             if self._reconnector is None:
                 self._announce_running()
 
@@ -844,7 +847,9 @@ class Pipeline:
     def _note_dropped(self, sink: Sink, error: VcamError, from_settings: bool) -> None:
         if from_settings:  # ``settings`` tells what runs: update(output=...) tries again
             self.settings = self.settings.replace(output="none")
-        self._warning = f"{sink} off: {error}"
+        self._warning = VcamError(
+            f"{sink} off: {error}", panel_message=f"{sink} off: {error.panel_message}"
+        )
         log.warning("%s; going on without it", self._warning)
 
     # -- the frame worker -----------------------------------------------------------------

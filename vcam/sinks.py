@@ -28,6 +28,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 LINUX_HINT = (
     "load v4l2loopback: sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=vcam"
 )
+FILE_INSTEAD = "or write a file: --output FILE"  # the command line's way around it
+FILE_INSTEAD_PANEL = "or choose Video file under Output"  # the panel's
 
 
 @dataclass(frozen=True)
@@ -129,27 +131,39 @@ class Sink:
         return self.name
 
 
-def virtual_camera_help(detail: str = "", device: str | None = None) -> str:
-    """A one-line explanation of why no virtual camera opened, with what to do about it."""
+def virtual_camera_help(
+    detail: str = "", device: str | None = None, for_panel: bool = False
+) -> str:
+    """A one-line explanation of why no virtual camera opened, with what to do about it.
+    ``for_panel``: worded for the control panel (no command-line options)."""
     first = detail.strip().splitlines()[0] if detail.strip() else ""
+    instead = FILE_INSTEAD_PANEL if for_panel else FILE_INSTEAD
     if device:
         return (
             f"virtual camera {device} cannot be opened ({first[:120]}): check the name, close "
             "other apps using it, or pick another device"
         )
     if sys.platform.startswith("linux"):
-        return f"no virtual camera device found: {LINUX_HINT} (or write a file: --output FILE)"
+        return f"no virtual camera device found: {LINUX_HINT} ({instead})"
     if sys.platform == "win32":
         return (
             "no virtual camera found: install OBS Studio (OBS Virtual Camera) or Unity Capture, "
-            "then try again (or write a file: --output FILE)"
+            f"then try again ({instead})"
         )
     if sys.platform == "darwin":
         return (
             "no virtual camera found: install OBS Studio and start its Virtual Camera once, "
-            "then try again (or write a file: --output FILE)"
+            f"then try again ({instead})"
         )
-    return f"no virtual camera backend for {sys.platform} (write a file instead: --output FILE)"
+    return f"no virtual camera backend for {sys.platform} ({instead})"
+
+
+def virtual_camera_error(detail: str = "", device: str | None = None) -> VirtualCameraError:
+    """The VirtualCameraError for ``virtual_camera_help``, with the panel's wording too."""
+    return VirtualCameraError(
+        virtual_camera_help(detail, device),
+        panel_message=virtual_camera_help(detail, device, for_panel=True),
+    )
 
 
 def virtual_camera_status() -> list[str]:
@@ -197,7 +211,7 @@ class VirtualCameraSink(Sink):
                 f"{known})"
             )
         if not pyvirtualcam.camera.BACKENDS:
-            raise VirtualCameraError(virtual_camera_help())
+            raise virtual_camera_error()
         try:
             self._camera = pyvirtualcam.Camera(
                 width,
@@ -208,7 +222,7 @@ class VirtualCameraSink(Sink):
                 backend=self.backend,
             )
         except Exception as error:  # noqa: BLE001 - backends raise RuntimeError and others
-            raise VirtualCameraError(virtual_camera_help(str(error), self.device)) from None
+            raise virtual_camera_error(str(error), self.device) from None
         self._rgb = np.empty((height, width, 3), np.uint8)
         log.info(
             "virtual camera %s (%s) at %dx%d",

@@ -323,9 +323,10 @@ class CameraSource(FrameSource):
         self.requested = (width, height, fps, fourcc)
         capture = cv2.VideoCapture(self.device)
         if not capture.isOpened():
+            problem = f"camera {self.device} not found: check it is connected and not used by "
             raise CameraError(
-                f"camera {self.device} not found: check it is connected and not used by another "
-                "app (`vcam devices` lists cameras)"
+                problem + "another app (`vcam devices` lists cameras)",
+                panel_message=problem + "another app, then look for cameras again",
             )
         if fourcc:
             capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*fourcc))
@@ -336,9 +337,10 @@ class CameraSource(FrameSource):
         ok, first = capture.read()
         if not ok or first is None:
             capture.release()
+            problem = f"camera {self.device} opened but gave no picture: close other apps using it"
             raise CameraError(
-                f"camera {self.device} opened but gave no picture: close other apps using it "
-                "or try another --camera"
+                problem + " or try another --camera",
+                panel_message=problem + " or pick another camera",
             )
         self._capture = capture
         self._first: np.ndarray | None = first
