@@ -263,6 +263,8 @@ def test_overrides_map_options_to_settings():
     }
     args = parser.parse_args(["run", "--background", "preset:office"])
     assert overrides(args) == {"background": "image", "background_path": "preset:office"}
+    for flag, wait in (("--wait-for-camera", True), ("--no-wait-for-camera", False)):
+        assert overrides(parser.parse_args(["run", flag])) == {"wait_for_camera": wait}
     args = parser.parse_args(["run", "--background", "sparkles"])
     with pytest.raises(SettingsError, match="background: 'sparkles'"):
         overrides(args)

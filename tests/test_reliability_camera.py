@@ -275,9 +275,10 @@ def test_choosing_another_source_while_reconnecting(red_model, tmp_path, quick_r
     pipeline = Pipeline(settings, sinks=[PreviewSink(recorder)], wait_for_camera=True)
     with pipeline:
         wait_until(lambda: len(cards(recorder)) >= 2, what="cards")
-        with pytest.raises(CameraError, match="camera 9 not found"):  # still missing: stays
-            pipeline.update(pipeline.settings.replace(camera="9"))
+        pipeline.update(pipeline.settings.replace(camera="9"))  # missing too: waited for
         assert pipeline.status.state == "reconnecting" and pipeline.running
+        assert "camera 9 not found" in pipeline.status.message
+        assert pipeline.settings.camera == "9"
         pipeline.update(pipeline.settings.replace(source="video", input_path=str(clip), loop=True))
         assert (
             pipeline.status.state == "running" and "video clip.avi is on" in pipeline.status.message
@@ -287,4 +288,32 @@ def test_choosing_another_source_while_reconnecting(red_model, tmp_path, quick_r
         cards_then = len(cards(recorder))
         time.sleep(0.3)
         assert len(cards(recorder)) == cards_then  # no more cards
+    assert not vcam_threads()
+
+
+def test_wait_for_camera_is_a_setting_also_for_a_switch(red_model, tmp_path, quick_reconnect):
+    """``Settings.wait_for_camera``: switching to a camera that is not there yet shows the card
+    until it appears; without it the switch is refused and the running source stays. The
+    Pipeline argument overrides the setting."""
+    clip = write_video(tmp_path / "clip.avi", frames=10, fps=30.0)
+    later = tmp_path / "later.avi"
+    settings = base_settings(red_model, source="video", input_path=str(clip), loop=True)
+    camera = {"source": "camera", "camera": str(later), "fourcc": "", "width": 160, "height": 90}
+    with pytest.raises(CameraError, match="later.avi not found"):  # the argument wins
+        Pipeline(settings.replace(wait_for_camera=True, **camera), wait_for_camera=False).start()
+    recorder = Recorder()
+    with Pipeline(settings, sinks=[PreviewSink(recorder)]) as pipeline:
+        wait_until(lambda: len(real_frames(recorder)) >= 2, what="video frames")
+        with pytest.raises(CameraError, match="later.avi not found"):
+            pipeline.update(pipeline.settings.replace(**camera))
+        assert pipeline.status.state == "running" and pipeline.settings.source == "video"
+        pipeline.update(pipeline.settings.replace(wait_for_camera=True, **camera))
+        assert pipeline.status.state == "reconnecting" and pipeline.settings.source == "camera"
+        wait_until(lambda: len(cards(recorder)) >= 2, what="cards")
+        assert_is_a_card(cards(recorder)[-1], size=(160, 90))  # the settings' size
+        write_video(tmp_path / "writing.avi", frames=30, size=(192, 108)).rename(later)
+        wait_until(lambda: pipeline.status.state == "running", what="the camera")
+        count = len(real_frames(recorder))
+        wait_until(lambda: len(real_frames(recorder)) >= count + 3, what="camera frames")
+        check_person_kept_background_replaced(real_frames(recorder)[-1])
     assert not vcam_threads()

@@ -589,6 +589,39 @@ def test_a_camera_plugged_in_later_replaces_the_sample(qtbot, open_window, monke
     assert window.camera_combo.currentData() == "sample:"
 
 
+def test_wait_for_camera_shows_a_notice_until_the_camera_is_plugged_in(
+    qtbot, open_window, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("vcam.pipeline.RECONNECT_FIRST_DELAY", 0.2)
+    monkeypatch.setattr("vcam.pipeline.RECONNECT_MAX_DELAY", 0.4)
+    camera = tmp_path / "camera.avi"  # OpenCV opens a file like a camera; not there yet
+    window = open_window(source="camera", camera=str(camera), fourcc="", width=192, height=108)
+    wait_running(qtbot, window)
+    assert window.engine.pipeline.settings.source == "sample"  # stands in: not waiting
+    assert not window.wait_camera.isChecked()
+    states: list[str] = []
+    window.engine.status.connect(lambda status: states.append(status.state))
+    window.wait_camera.click()
+    wait_settings(qtbot, window, source="camera", camera=str(camera), wait_for_camera=True)
+    text = wait_message(qtbot, window, "camera.avi not found")
+    assert window.status_message.property("level") == "warning"
+    assert "vcam devices" not in text  # the panel's words
+    assert window.camera_combo.currentText() == f"Camera {camera} · waiting"
+    qtbot.waitUntil(lambda: window.source_info.text().endswith("· waiting"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.preview.frame.placeholder, timeout=WAIT_MS)  # the card
+    card = window.preview.frame.image
+    assert np.median(card) < 90 and card.max() > 150  # dark, with the notice's text
+    window.save_now()
+    assert load_settings(settings_path(), strict=True).wait_for_camera  # kept for next time
+
+    write_video(tmp_path / "plugging.avi", frames=60).rename(camera)  # plugged in
+    qtbot.waitUntil(lambda: "running" in states, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.camera_combo.currentText() == f"Camera {camera}")
+    assert window.engine.pipeline.settings.source == "camera"
+    window.wait_camera.click()  # off again: a camera that works stays
+    wait_settings(qtbot, window, wait_for_camera=False, source="camera")
+
+
 def test_cameras_are_listed_by_the_engine(qtbot, open_window, monkeypatch):
     from vcam.sources import CameraInfo
 

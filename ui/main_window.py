@@ -251,6 +251,14 @@ class MainWindow(QMainWindow):
         self.mirror = Toggle()
         self.mirror.toggled.connect(lambda on: self._change(mirror=on))
         section.add_row("Mirror", self.mirror, expand=False)
+        self.wait_camera = Toggle()
+        self.wait_camera.toggled.connect(lambda on: self._change(wait_for_camera=on))
+        tip = (
+            "When the camera is missing, send a “No camera” notice and start as soon as it is "
+            "plugged in, instead of showing the bundled sample"
+        )
+        self.wait_camera.setToolTip(tip)
+        section.add_row("Wait for camera", self.wait_camera, expand=False).setToolTip(tip)
         return section
 
     def _build_background(self) -> Section:
@@ -494,8 +502,13 @@ class MainWindow(QMainWindow):
         output = target.output if self.output_on else "none"
         if self.output_on and output == "none":
             output = "virtual"
-        source = "sample" if self._no_camera and target.source == "camera" else target.source
+        source = "sample" if self._sample_stands_in() else target.source
         return target.replace(output=output, source=source)
+
+    def _sample_stands_in(self) -> bool:
+        """No camera, and the user does not want to wait for one: the sample is shown."""
+        s = self.settings
+        return self._no_camera and s.source == "camera" and not s.wait_for_camera
 
     def _push(self) -> None:
         if self.engine is not None:
@@ -558,6 +571,9 @@ class MainWindow(QMainWindow):
         elif status.state == "running":
             self._may_restart = True
             self._show_model_hint()  # the loaded model's size, precision and device
+            if self._no_camera and self.engine.pipeline.settings.source == "camera":
+                self._no_camera = False  # the camera waited for is there
+                self._sync_controls()
             self.show_message("Live: " + status_text(status).replace(" -> ", " → "))
             if status.warning:
                 self._output_dropped(warning_text(status))
@@ -644,7 +660,11 @@ class MainWindow(QMainWindow):
                 self._no_camera = True
             changed = first or before != (self._no_camera, self.settings.camera)
         if not self._cameras:
-            note = ": showing the bundled sample" if self._no_camera else ""
+            note = ""
+            if self._sample_stands_in():
+                note = ": showing the bundled sample"
+            elif self._no_camera and self.settings.source == "camera":
+                note = f": waiting for camera {self.settings.camera}"
             self.show_message("No camera found" + note, "warning" if note else "")
         else:
             self.show_message(f"Cameras found: {len(self._cameras)}")
@@ -741,6 +761,7 @@ class MainWindow(QMainWindow):
         self.resolution_combo.setEnabled(not file_source)
         self.fps_combo.setEnabled(s.source != "video" or self._no_camera)
         self.mirror.set_value(s.mirror)
+        self.wait_camera.set_value(s.wait_for_camera)
 
         self.background_tiles.set_value(self._background_key())
         self.background_tiles.tiles["colour"].set_picture(thumbnails.colour_tile(s.colour))
@@ -809,12 +830,14 @@ class MainWindow(QMainWindow):
             items.append((f"{label} · {camera.width}×{camera.height}", f"camera:{camera.device}"))
             if s.source == "camera" and _camera_key(camera.device) == _camera_key(s.camera):
                 selected = f"camera:{camera.device}"
-        if s.source == "camera" and not selected and not self._no_camera:
+        stand_in = self._sample_stands_in()
+        if s.source == "camera" and not selected and not stand_in:
             selected = f"camera:{s.camera}"
-            items.append((f"Camera {s.camera}", selected))
+            waiting = " · waiting" if self._no_camera else ""
+            items.append((f"Camera {s.camera}{waiting}", selected))
         items.append(("-", "-"))
         items.append(("Bundled sample", "sample:"))
-        if s.source == "sample" or (self._no_camera and s.source == "camera"):
+        if s.source == "sample" or stand_in:
             selected = "sample:"
         if s.source in ("video", "image") and s.input_path:
             selected = f"input:{s.input_path}"
@@ -936,7 +959,9 @@ class MainWindow(QMainWindow):
         if "latency" in ms:
             parts.append(f"latency {ms['latency']:.0f} ms")
         self.stats_label.setText("  ·  ".join(parts))
-        if source is not None:
+        if pipeline.status.state == "reconnecting":
+            self.source_info.setText(f"{source} · waiting")
+        elif source is not None:
             self.source_info.setText(f"{source} · {source.width}×{source.height}")
 
     # =========================================================================================

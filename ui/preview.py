@@ -132,6 +132,11 @@ class PreviewWidget(QWidget):
         self.badge = text
         self.update()
 
+    @property
+    def frame(self):
+        """The ``OutputFrame`` shown (None when cleared)."""
+        return self._frame
+
     def displayed_image(self) -> QImage | None:
         """The picture as last drawn (before scaling to the widget)."""
         return self._image

@@ -108,7 +108,7 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     group.add_argument(
         "--wait-for-camera",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="no camera yet: wait for it (the output shows a notice) instead of exiting",
     )
     group.add_argument("--stats", action="store_true", help="print fps and stage timings")
@@ -200,6 +200,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "fps": "fps",
         "fourcc": "fourcc",
         "mirror": "mirror",
+        "wait_for_camera": "wait_for_camera",
         "loop": "loop",
         "model": "model",
         "threads": "threads",
@@ -296,7 +297,7 @@ def cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
     if args.save:
         print(f"vcam: saved settings to {save_settings(settings)}")
     explicit = overrides(args)
-    pipeline = Pipeline(settings, wait_for_camera=args.wait_for_camera)
+    pipeline = Pipeline(settings)  # waits for a missing camera if settings.wait_for_camera
     try:
         pipeline.start()
     except CameraError:

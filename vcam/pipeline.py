@@ -18,7 +18,8 @@ What real desktops do to it:
 - the camera disappears (unplugged, taken by another app): the status turns "reconnecting",
   a fourth thread reopens it with back-off (0.5 s doubling to 5 s) while the sinks get a
   "camera lost" card at the camera's rate, and the stream resumes when the camera is back.
-  ``wait_for_camera`` does the same when there is no camera at start;
+  ``wait_for_camera`` (a setting) does the same when there is no camera at start or after
+  switching cameras;
 - a sink fails (no virtual camera device, the device busy, a full disk): with other sinks
   left the pipeline runs on without it and says so in ``Status.warning``; alone, it is an error;
 - the frame size changes mid-stream: the refiner's history is reset, the next frame waits for
@@ -360,7 +361,8 @@ class _Reconnector:
 
 
 class _MissingCamera(FrameSource):
-    """Stands in for a camera that was not there at start (``wait_for_camera``)."""
+    """Stands in for a camera that was not there at start or on a switch
+    (``wait_for_camera``)."""
 
     reconnectable = True
 
@@ -397,8 +399,9 @@ class Pipeline:
     change. Use ``start()``/``stop()`` or ``with Pipeline(...) as p:``.
 
     ``reconnect``: a camera that disappears is reopened with back-off while the sinks get a
-    "camera lost" card (else the run ends with an error). ``wait_for_camera``: no camera at
-    start is not an error either; the sinks get the card until it appears.
+    "camera lost" card (else the run ends with an error). ``wait_for_camera`` (default: the
+    setting of that name): no camera at start, or after a switch to another camera, is not
+    an error either; the sinks get a "No camera" card until it appears.
     ``pipeline.settings`` is what runs: a virtual camera that could not open while other
     sinks run is dropped, and ``output`` becomes "none" (update() to try again).
     """
@@ -411,7 +414,7 @@ class Pipeline:
         on_status: Callable[[Status], None] | None = None,
         stats_window: float = 3.0,
         reconnect: bool = True,
-        wait_for_camera: bool = False,
+        wait_for_camera: bool | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.stats = RollingStats(stats_window)
@@ -537,9 +540,7 @@ class Pipeline:
                 try:
                     source = self._given_source or open_source(settings, live=True)
                 except CameraError as error:
-                    if not (
-                        self.wait_for_camera and self.reconnect and settings.source == "camera"
-                    ):
+                    if self._given_source is not None or not self._waits_for_camera(settings):
                         raise
                     source, missing = _MissingCamera(settings), error
                 opened.append(source)
@@ -568,6 +569,13 @@ class Pipeline:
             if missing is None:
                 self._announce_running()
             return self
+
+    def _waits_for_camera(self, settings: Settings) -> bool:
+        """Whether a camera that cannot be opened is waited for (rather than an error)."""
+        wanted = self.wait_for_camera
+        if wanted is None:
+            wanted = settings.wait_for_camera
+        return bool(wanted) and self.reconnect and settings.source == "camera"
 
     def _open_sinks(self, source: FrameSource, settings_sinks: list[Sink], opened: list):
         """Open the caller's sinks and the settings' ones; a virtual camera that fails while
@@ -681,13 +689,18 @@ class Pipeline:
 
     def _swap_source(self, settings: Settings) -> None:
         """Close the camera, open the new one; on failure reopen the old one (or go on
-        reconnecting to it) and raise."""
+        reconnecting to it) and raise. A missing camera with ``wait_for_camera`` is waited
+        for instead (status "reconnecting", the "No camera" card)."""
         old = self._source
         self._dropped_before += old.frames_dropped
         old.close()
         try:
             new = open_source(settings, live=True)
         except VcamError as error:
+            if isinstance(error, CameraError) and self._waits_for_camera(settings):
+                self._end_reconnect()  # from now on it is the new camera that is awaited
+                self._lose_source(_MissingCamera(settings), error)
+                return
             if self._reconnector is None:
                 try:
                     self._source = open_source(self.settings, live=True)

@@ -66,6 +66,9 @@ class Settings:
     fps: float = field(default=30.0, metadata=_range(1, 240))
     fourcc: str = "MJPG"  # camera pixel format; "" lets the driver choose
     mirror: bool = False
+    # No camera when starting or switching: wait for it (the outputs get a "No camera" card)
+    # instead of failing. Read by Pipeline at start and on a camera switch.
+    wait_for_camera: bool = False
 
     # Matting: the model and how it runs.
     model: str = "fast"  # "fast", "quality" or a path to an MMNet .onnx file
