@@ -1247,12 +1247,14 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             pipeline.wait(args.seconds)
             elapsed, cpu_end = time.monotonic() - start, os.times()
             snapshot = pipeline.snapshot()
+            # Sent and captured counted at the same moment (frames keep flowing until stop()).
+            last_sent = len(sent)
             captured = pipeline.source.frames_captured - first_captured
             status = pipeline.status
         finally:
             pipeline.stop()
         load_after = os.getloadavg()
-    window = sent[first_sent:]
+    window = sent[first_sent:last_sent]
     latencies = np.array([s for s, _ in window]) * 1e3
     indices = [i for _, i in window]
     gaps = sum(max(0, b - a - 1) for a, b in zip(indices, indices[1:], strict=False))
