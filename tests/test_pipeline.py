@@ -432,3 +432,20 @@ def test_frame_worker_and_model_threads_follow_the_settings(red_model, sample_vi
             options = pipeline._matting.matter._session.get_session_options()
         assert set(seen) == {min(expected_frame, numba.config.NUMBA_NUM_THREADS)}
         assert options.intra_op_num_threads == expected_model
+
+
+def test_offline_conversion_uses_the_frame_threads_rule_too(red_model, sample_video, tmp_path):
+    """``convert_video`` runs the kernels on ``frame_threads(settings)`` numba threads in its
+    own thread, like the live frame worker, and gives the caller's count back after."""
+    import numba
+
+    from vcam.pipeline import frame_threads, process
+
+    caller = numba.get_num_threads()
+    for wanted in (0, 1, 64):
+        settings = base_settings(red_model, frame_threads=wanted)
+        seen = []
+        sink = PreviewSink(lambda _frame, seen=seen: seen.append(numba.get_num_threads()))
+        assert process(VideoSource(sample_video, live=False), [sink], settings) == 12
+        assert set(seen) == {frame_threads(settings)}
+        assert numba.get_num_threads() == caller

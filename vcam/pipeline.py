@@ -1015,12 +1015,18 @@ def process(
     stats: RollingStats | None = None,
 ) -> int:
     """Run every frame of an offline ``source`` through model, refiner and background into
-    ``sinks``, in this thread (no dropping). Closes source and sinks. Returns frames done."""
+    ``sinks``, in this thread (no dropping). Closes source and sinks. Returns frames done.
+
+    The refine and compositing kernels run on ``frame_threads(settings)`` numba threads, as
+    in the live frame worker (numba's count is per calling thread: it is set here for the
+    run and put back after)."""
     settings = settings or Settings()
     stats = stats or RollingStats()
     total = getattr(source, "frame_count", None) if max_frames is None else max_frames
     opened: list = [source, *sinks]
     done = 0
+    caller_threads = numba.get_num_threads()
+    numba.set_num_threads(frame_threads(settings))
     try:
         matter = make_matter(settings)
         refiner = make_refiner(settings)
@@ -1057,6 +1063,7 @@ def process(
             if progress is not None:
                 progress(done, total)
     finally:
+        numba.set_num_threads(caller_threads)
         for thing in reversed(opened):
             _close_quietly(thing)
     return done
