@@ -150,6 +150,9 @@ def test_no_camera_at_start_waits_for_it(red_model, tmp_path, quick_reconnect):
         wait_until(lambda: len(cards(recorder)) >= 3, what="cards")
         card = cards(recorder)[0]
         assert_is_a_card(card, size=(160, 90))
+        wait_until(lambda: any("still missing" in s.message for s in statuses), what="a retry")
+        retry = next(s for s in statuses if "still missing" in s.message)
+        assert retry.message.count("not found") == 1  # the same reason is not said twice
         write_video(tmp_path / "writing.avi", frames=30, size=(192, 108)).rename(path)
         wait_until(lambda: len(real_frames(recorder)) >= 3, what="camera frames")
         assert [s.state for s in statuses][:2] == ["starting", "reconnecting"]

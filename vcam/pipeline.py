@@ -792,7 +792,9 @@ class Pipeline:
             return
         log.debug("reconnect try %d failed: %s", attempt, error)
         lost = self._lost_error or error
-        message = f"{lost}; still missing after {attempt} tries ({error})"
+        message = f"{lost}; still missing after {attempt} tries"
+        if str(error) != str(lost):  # why the last try failed, when it says something new
+            message += f" ({error})"
         self._set_status("reconnecting", f"{message}; next try in {delay:.1f} s", error)
 
     def _end_reconnect(self) -> bool:
@@ -826,8 +828,8 @@ class Pipeline:
         if self._card is None:
             last = self._last_output.image if self._last_output is not None else None
             width, height = self._source.size
-            lost = "No camera" if last is None else "Camera lost"
-            image = message_card((width, height), [lost, "reconnecting..."], last)
+            lines = ["No camera", "waiting for it..."] if last is None else None
+            image = message_card((width, height), lines or ["Camera lost", "reconnecting..."], last)
             alpha = np.full((height, width), 255, np.uint8)
             self._card = OutputFrame(image, image, alpha, -1, 0.0, placeholder=True)
         card = dataclasses.replace(self._card, timestamp=time.monotonic())
