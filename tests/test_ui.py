@@ -22,12 +22,12 @@ from conftest import FAKE_BACKEND, frame_marker, write_video
 pytest.importorskip("PyQt6.QtWidgets")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-from PyQt6.QtCore import QTimer  # noqa: E402
-from PyQt6.QtWidgets import QApplication, QSystemTrayIcon  # noqa: E402
+from PyQt6.QtCore import QPoint, QRectF, Qt, QTimer  # noqa: E402
+from PyQt6.QtWidgets import QApplication, QLabel, QSystemTrayIcon  # noqa: E402
 
 import ui.worker  # noqa: E402
 from ui.main_window import MainWindow  # noqa: E402
-from ui.preview import FrameMailbox, compose  # noqa: E402
+from ui.preview import FrameMailbox, compose, fitted_rect  # noqa: E402
 from vcam.settings import Settings, load_settings, save_settings, settings_path  # noqa: E402
 from vcam.sinks import OutputFrame, loopback_devices  # noqa: E402
 
@@ -228,6 +228,36 @@ def test_preview_follows_the_video_frame_by_frame(qtbot, open_window):
         assert len(seen) >= 4
 
     qtbot.waitUntil(marker, timeout=WAIT_MS)  # the picture changes with the clip's frames
+
+
+def test_the_layout_is_tidy_at_the_smallest_size(qtbot, open_window):
+    window = open_window()
+    window.resize(window.minimumSize())
+    wait_running(qtbot, window)
+    assert window.view_mode.value() == window.preview.mode == "split"  # shown from the start
+    subtitle = window.findChild(QLabel, "appSubtitle")
+    subtitle.setText(subtitle.text() * 3)  # longer than any font makes it: shortened, not over
+    qtbot.waitUntil(lambda: QLabel.text(subtitle).endswith("…"))  # as drawn
+    right_end = subtitle.mapTo(window, QPoint(subtitle.width(), 0)).x()
+    assert right_end <= window.view_mode.mapTo(window, QPoint(0, 0)).x(), "title overlaps"
+    # The fields of a card start in one column, after its widest label.
+    fields = (window.threads_spin, window.frame_threads_spin, window.provider_combo)
+    columns = {w.mapTo(window, QPoint(0, 0)).x() for w in (*fields, window.infer_spin)}
+    assert len(columns) == 1, columns
+
+
+def test_spin_box_arrows_step_the_value(qtbot, open_window):
+    window = open_window()
+    wait_running(qtbot, window)
+    spin = window.threads_spin
+    assert spin.value() == 0 and spin.text() == "Automatic"
+    qtbot.mouseClick(spin, Qt.MouseButton.LeftButton, pos=QPoint(spin.width() - 12, 6))
+    assert spin.value() == 1
+    wait_settings(qtbot, window, threads=1)
+    qtbot.mouseClick(
+        spin, Qt.MouseButton.LeftButton, pos=QPoint(spin.width() - 12, spin.height() - 6)
+    )
+    wait_settings(qtbot, window, threads=0)
 
 
 def test_preview_is_fitted_inside_the_widget(qtbot, open_window):
@@ -611,6 +641,11 @@ def test_wait_for_camera_shows_a_notice_until_the_camera_is_plugged_in(
     qtbot.waitUntil(lambda: window.preview.frame.placeholder, timeout=WAIT_MS)  # the card
     card = window.preview.frame.image
     assert np.median(card) < 90 and card.max() > 150  # dark, with the notice's text
+    assert window.preview.mode == "split"  # but a card is shown whole: no divider on it
+    shown = window.preview.grab().toImage()
+    target = fitted_rect(window.preview.displayed_image().size(), QRectF(shown.rect()))
+    divider = shown.pixelColor(int(target.center().x()), int(target.top() + 6))
+    assert divider.lightness() < 100, "the split divider is drawn over the card"
     window.save_now()
     assert load_settings(settings_path(), strict=True).wait_for_camera  # kept for next time
 

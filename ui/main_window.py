@@ -26,7 +26,6 @@ from PyQt6.QtWidgets import (
     QMenu,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSystemTrayIcon,
     QToolButton,
     QVBoxLayout,
@@ -42,6 +41,7 @@ from ui.widgets import (
     ElidedLabel,
     Section,
     SegmentedControl,
+    SpinBox,
     TileGrid,
     Toggle,
     ValueSlider,
@@ -183,20 +183,20 @@ class MainWindow(QMainWindow):
         titles.setSpacing(0)
         title = QLabel("vcam")
         title.setObjectName("appTitle")
-        subtitle = QLabel("Background replacement for video calls")
-        subtitle.setObjectName("appSubtitle")
+        subtitle = ElidedLabel("Background replacement for video calls")
+        subtitle.setObjectName("appSubtitle")  # shortened with "…" rather than overlapped
         titles.addWidget(title)
         titles.addWidget(subtitle)
-        header.addLayout(titles)
-        header.addStretch(1)
+        header.addLayout(titles, 1)
         self.view_mode = SegmentedControl(
             [("before", "Before"), ("after", "After"), ("split", "Split")]
         )
-        self.view_mode.setFixedWidth(270)
+        self.view_mode.setFixedWidth(240)
         self.view_mode.changed.connect(self._set_view_mode)
         header.addWidget(self.view_mode)
         column.addLayout(header)
         self.preview = PreviewWidget()
+        self.view_mode.set_value(self.preview.mode)  # the preview opens split
         column.addWidget(self.preview, 1)
         self.stats_strip = StatsStrip()
         column.addWidget(self.stats_strip)
@@ -329,14 +329,14 @@ class MainWindow(QMainWindow):
         self.model_hint.setObjectName("hint")
         self.model_hint.setWordWrap(True)
         section.add(self.model_hint)
-        self.threads_spin = QSpinBox()
+        self.threads_spin = SpinBox()
         self.threads_spin.setRange(0, max(16, os.cpu_count() or 1))
         self.threads_spin.setSpecialValueText("Automatic")
         self.threads_spin.setSuffix(" threads")
         self.threads_spin.setToolTip("Threads for running the model")
         self.threads_spin.valueChanged.connect(lambda n: self._change(threads=n))
         section.add_row("Model threads", self.threads_spin)
-        self.frame_threads_spin = QSpinBox()
+        self.frame_threads_spin = SpinBox()
         self.frame_threads_spin.setRange(0, max(16, os.cpu_count() or 1))
         self.frame_threads_spin.setSpecialValueText("Automatic")
         self.frame_threads_spin.setSuffix(" threads")
@@ -352,7 +352,7 @@ class MainWindow(QMainWindow):
             lambda _i: self._change(provider=self.provider_combo.currentData())
         )
         section.add_row("Runs on", self.provider_combo)
-        self.infer_spin = QSpinBox()
+        self.infer_spin = SpinBox()
         self.infer_spin.setRange(1, 30)
         self.infer_spin.setSpecialValueText("every frame")
         self.infer_spin.setPrefix("every ")

@@ -143,6 +143,11 @@ class PreviewWidget(QWidget):
 
     # -- rendering ------------------------------------------------------------------------
 
+    def _splitting(self) -> bool:
+        """Split mode, on a camera picture (a "Camera lost" card is shown whole)."""
+        frame = self._frame
+        return self.mode == "split" and not (frame is not None and frame.placeholder)
+
     def _area(self) -> QRectF:
         return QRectF(self.rect()).adjusted(1, 1, -1, -1)
 
@@ -193,7 +198,7 @@ class PreviewWidget(QWidget):
         painter.setClipPath(clip)
         painter.drawImage(target, self._image)
         painter.restore()
-        if self.mode == "split":
+        if self._splitting():
             self._paint_divider(painter, target)
         if self.badge:
             self._paint_pill(
@@ -266,7 +271,7 @@ class PreviewWidget(QWidget):
         self._render()
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        if self.mode == "split" and event.button() == Qt.MouseButton.LeftButton:
+        if self._splitting() and event.button() == Qt.MouseButton.LeftButton:
             self._dragging = True
             self._split_at(event.position().x())
 

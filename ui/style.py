@@ -108,9 +108,25 @@ QComboBox QAbstractItemView {{
     selection-background-color: {ACCENT};
     selection-color: white;
 }}
+QSpinBox {{
+    padding-right: 28px;
+}}
 QSpinBox::up-button, QSpinBox::down-button {{
-    width: 0px;
+    subcontrol-origin: border;
+    width: 28px;
     border: none;
+    background: transparent;
+}}
+QSpinBox::up-button {{
+    subcontrol-position: top right;
+}}
+QSpinBox::down-button {{
+    subcontrol-position: bottom right;
+}}
+QSpinBox::up-arrow, QSpinBox::down-arrow {{
+    image: none;
+    width: 0px;
+    height: 0px;
 }}
 QSlider {{
     min-height: 20px;

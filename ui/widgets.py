@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSlider,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -90,6 +91,23 @@ class ComboBox(QComboBox):
         painter.setPen(pen)
         x, y = self.width() - 16.0, self.height() / 2.0
         painter.drawPolyline(QPointF(x - 4, y - 2), QPointF(x, y + 2), QPointF(x + 4, y - 2))
+
+
+class SpinBox(QSpinBox):
+    """A spin box with drawn up and down chevrons on its right (clickable, like the combo
+    boxes' chevron; style sheets cannot draw arrows without image files)."""
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(QColor(style.MUTED if self.isEnabled() else style.FAINT), 1.4)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        painter.setPen(pen)
+        x, y = self.width() - 16.0, self.height() / 2.0
+        painter.drawPolyline(QPointF(x - 3.5, y - 2), QPointF(x, y - 5.5), QPointF(x + 3.5, y - 2))
+        painter.drawPolyline(QPointF(x - 3.5, y + 2), QPointF(x, y + 5.5), QPointF(x + 3.5, y + 2))
 
 
 class ElidedLabel(QLabel):
@@ -236,6 +254,7 @@ class Section(QFrame):
         font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, 1.2)
         heading.setFont(font)
         self.body.addWidget(heading)
+        self._field_labels: list[QLabel] = []  # labels of rows whose fields line up
 
     def add(self, widget: QWidget) -> QWidget:
         self.body.addWidget(widget)
@@ -253,6 +272,12 @@ class Section(QFrame):
         layout.addWidget(name)
         if not expand:
             layout.addStretch(1)
+        else:  # the fields of a card start at one column, after its widest label
+            name.ensurePolished()  # the style sheet's font decides the width
+            self._field_labels.append(name)
+            width = max(84, *(label.sizeHint().width() for label in self._field_labels))
+            for other in self._field_labels:
+                other.setMinimumWidth(width)
         for index, widget in enumerate(widgets):
             layout.addWidget(widget, 1 if expand and index == 0 else 0)
         self.body.addWidget(row)
