@@ -101,16 +101,22 @@ def red_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped fast model when present, else an untrained MMNet(0.5) exported at 144x256."""
-    shipped = REPO / "models" / "mmnet-fast.onnx"
-    if shipped.is_file():
-        return shipped
+def untrained_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained MMNet(0.5) exported at 144x256: a plain fp32 graph, as export_onnx writes."""
     pytest.importorskip("torch")
     from vcam.nets.mmnet import MMNet
     from vcam.training.export import export_onnx
 
     return export_onnx(MMNet(0.5), tmp_path_factory.mktemp("mmnet") / "untrained.onnx", 144, 256)
+
+
+@pytest.fixture(scope="session")
+def model_path(request: pytest.FixtureRequest) -> Path:
+    """The shipped fast model when present, else an untrained MMNet(0.5) exported at 144x256."""
+    shipped = REPO / "models" / "mmnet-fast.onnx"
+    if shipped.is_file():
+        return shipped
+    return request.getfixturevalue("untrained_model_path")
 
 
 class FakeVirtualCamera:

@@ -247,8 +247,9 @@ def test_session_options_are_the_measured_ones():
     assert session_options().intra_op_num_threads == 0  # onnxruntime's default
 
 
-def test_rewritten_and_int8_models_run_like_any_other(model_path, tmp_path):
+def test_rewritten_and_int8_models_run_like_any_other(untrained_model_path, tmp_path):
     pytest.importorskip("onnx")
+    model_path = untrained_model_path  # a plain fp32 export (the shipped fast model is int8)
     from vcam.training.optimize import optimize_file
     from vcam.training.quantize import quantize_model
 
