@@ -257,6 +257,8 @@ def test_quantize_gives_a_qdq_model_close_to_fp32(tmp_path, photos):
     assert result["images"] == 4
     assert result["mean_abs_diff"] < 0.03 and result["mask_iou"] > 0.9
     assert 0 < result["max_abs_diff"] < 0.3  # quantized: not identical, but close
+    with pytest.raises(QuantizeError, match="already quantized"):
+        quantize_model(dst, tmp_path / "twice.onnx", photos[:8])
 
 
 def test_quantize_mmnet_export_runs_in_the_runtime(untrained_mmnet, tmp_path, photos):

@@ -162,6 +162,8 @@ def quantize_model(
         log.info("%s calibration: using %d images (memory)", method, len(images))
     input_name, input_hw = model_input(src)
     original = onnx.load(str(src))
+    if any(node.op_type == "QuantizeLinear" for node in original.graph.node):
+        raise QuantizeError(f"model {src} is already quantized (int8): quantize the fp32 export")
     dst.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         rewritten = onnx.load(str(src))
