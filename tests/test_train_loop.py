@@ -3,6 +3,7 @@ export parity."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -94,9 +95,13 @@ def test_torchrun_with_two_gloo_processes(tmp_path):
     values = {k: v for k, v in vars(cfg).items() if k not in ("loss", "augment")}
     config.write_text(json.dumps(values))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with socket.socket() as probe:  # a free port: a fixed one may be taken on a shared machine
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "29533", str(ROOT / "scripts/train.py"), "--config", str(config)],
+         "--master_addr", "127.0.0.1", "--master_port", port,
+         str(ROOT / "scripts/train.py"), "--config", str(config)],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
