@@ -33,8 +33,8 @@ def ref_blend_blur(frame, alpha, strength):
     """Normalised convolution at reduced resolution, bilinear upsampling, blend (float64)."""
     h, w = alpha.shape
     sigma = max(0.5, strength * h / 720.0)  # strength: sigma in px of a 720-line frame
-    factor = int(min(8, max(2, math.floor(sigma / 2.5))))
-    weight = (255.0 - alpha) / 255.0 + 1e-3
+    factor = int(min(16, max(2, math.floor(sigma / 2.5))))
+    weight = 256.0 - alpha  # 255 (1 - alpha) + 1: the person's cells fall back to a plain blur
     data = np.concatenate([frame * weight[..., None], weight[..., None]], axis=2)
     sh, sw = -(-h // factor), -(-w // factor)
     padded = np.zeros((sh * factor, sw * factor, 4))
@@ -199,8 +199,9 @@ def test_blend_blur_matches_reference(request, name, strength):
 
 def test_blur_reduces_resolution_for_strong_blur():
     assert compositor.blur_sigma(25, 1080) == 37.5
-    assert compositor.blur_factor(compositor.blur_sigma(18, 1080)) == 8
+    assert compositor.blur_factor(compositor.blur_sigma(25, 1080)) == 15
     assert compositor.blur_factor(compositor.blur_sigma(18, 720)) == 7
+    assert compositor.blur_factor(compositor.blur_sigma(101, 1080)) == 16
     assert compositor.blur_factor(compositor.blur_sigma(1, 720)) == 2
 
 

@@ -33,12 +33,9 @@ log = logging.getLogger(__name__)
 
 _JIT = {"parallel": True, "cache": True, "fastmath": True, "nogil": True}
 
-# Weight of every pixel in the background blur on top of its (1 - alpha): where the person
-# covers a whole neighbourhood the blur falls back to a plain blur of the frame there.
-_BLUR_FLOOR = 1e-3
 # Largest reduction factor of the blur's working image, and the target sigma (in pixels of
 # the reduced image) that the factor is chosen for.
-_BLUR_MAX_FACTOR = 8
+_BLUR_MAX_FACTOR = 16
 _BLUR_SIGMA_SMALL = 2.5
 
 
@@ -90,28 +87,28 @@ def _to_rgba_kernel(frame, alpha, out):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
-def _weighted_box_sums(frame, alpha, factor, floor, sums):  # pragma: no cover - compiled
+def _weighted_box_sums(frame, alpha, factor, sums):  # pragma: no cover - compiled
     """``sums[i, j] = (sum w*B, sum w*G, sum w*R, sum w)`` over each ``factor`` x ``factor``
-    cell (cells at the right and bottom may be partial), ``w = (255 - alpha) / 255 + floor``.
-    ``frame`` is (H, W*3), ``sums`` is (ceil(H/factor), ceil(W/factor), 4) float32."""
+    cell (cells at the right and bottom may be partial), ``w = 256 - alpha``: 255 times
+    ``1 - alpha`` plus a floor of 1, so a cell the person covers falls back to a plain blur.
+    Integer sums (exact, and faster than float); ``frame`` is (H, W*3), ``sums`` is
+    (ceil(H/factor), ceil(W/factor), 4) float32 (exact up to factor 16)."""
     height, width = alpha.shape
     small_h, small_w = sums.shape[0], sums.shape[1]
-    inv = np.float32(1.0 / 255.0)
-    floor32 = np.float32(floor)
     for i in prange(small_h):
         # sum the cell's rows at full width first (contiguous, vectorised), then the columns
-        acc = np.zeros(4 * width, np.float32)
+        acc = np.zeros(4 * width, np.int32)
         for y in range(i * factor, min(height, (i + 1) * factor)):
             f_row, a_row = frame[y], alpha[y]
             for x in range(width):
-                w = np.float32(255 - np.int32(a_row[x])) * inv + floor32
-                acc[4 * x] += w * np.float32(f_row[3 * x])
-                acc[4 * x + 1] += w * np.float32(f_row[3 * x + 1])
-                acc[4 * x + 2] += w * np.float32(f_row[3 * x + 2])
+                w = 256 - np.int32(a_row[x])
+                acc[4 * x] += w * np.int32(f_row[3 * x])
+                acc[4 * x + 1] += w * np.int32(f_row[3 * x + 1])
+                acc[4 * x + 2] += w * np.int32(f_row[3 * x + 2])
                 acc[4 * x + 3] += w
         s_row = sums[i]
         for j in range(small_w):
-            s0 = s1 = s2 = s3 = np.float32(0.0)
+            s0 = s1 = s2 = s3 = 0
             for x in range(j * factor, min(width, (j + 1) * factor)):
                 s0 += acc[4 * x]
                 s1 += acc[4 * x + 1]
@@ -210,7 +207,7 @@ def blur_sigma(strength: float, height: int) -> float:
 
 
 def blur_factor(sigma: float) -> int:
-    """The reduction factor (2..8) of the blur's working image for a full-resolution ``sigma``:
+    """The reduction factor (2..16) of the blur's working image for a full-resolution ``sigma``:
     about 2.5 px of sigma per reduced pixel. Even the weakest blur runs at half resolution
     (it then comes out a little wider than asked: the box and the bilinear upsampling add to
     it)."""
@@ -268,7 +265,7 @@ def blurred_background_small(
     factor = blur_factor(sigma)
     small_h, small_w = -(-height // factor), -(-width // factor)
     sums = np.empty((small_h, small_w, 4), np.float32)
-    _weighted_box_sums(_rows(frame), alpha, factor, _BLUR_FLOOR, sums)
+    _weighted_box_sums(_rows(frame), alpha, factor, sums)
     small_sigma = sigma / factor
     ksize = 2 * int(math.ceil(3.0 * small_sigma)) + 1
     blurred = cv2.GaussianBlur(
