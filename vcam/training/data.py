@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +110,8 @@ def save_set(data: PortraitSet, path: str | Path) -> None:
     """Write a set to an uncompressed ``.npz`` (fast to load)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    # A name of its own per process: DDP ranks may build the same cache at the same time.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
     np.savez(tmp, images=data.images, alphas=data.alphas, stems=data.stems, name=data.name)
     tmp.replace(path)
 

@@ -132,7 +132,10 @@ def cached_backgrounds(cfg: TrainConfig) -> np.ndarray:
     paths = list_backgrounds(Path(cfg.data) / "backgrounds")
     data = build_backgrounds(paths, (h, w))
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, data)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # atomic, per process (DDP ranks)
+    with open(tmp, "wb") as file:
+        np.save(file, data)
+    os.replace(tmp, path)
     return data
 
 
