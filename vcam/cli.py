@@ -469,21 +469,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
-    command = COMMANDS[args.command or "ui"]
+    name = args.command or "ui"
+    command = COMMANDS[name]
     stop = threading.Event()
+    interrupted = threading.Event()
 
     def on_sigterm(signum: int, frame: object) -> None:
         stop.set()
         log.debug("signal %d: stopping", signum)
 
+    def on_sigint(signum: int, frame: object) -> None:
+        if interrupted.is_set():  # a second Ctrl-C stops whatever is still waiting
+            raise KeyboardInterrupt
+        interrupted.set()
+        on_sigterm(signum, frame)
+
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (kill, a service manager) and SIGHUP (the terminal closed) stop cleanly:
         # threads joined, camera and virtual camera released, files finished.
-        for name in ("SIGTERM", "SIGHUP"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), on_sigterm)
+        for signame in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, signame):
+                signal.signal(getattr(signal, signame), on_sigterm)
+        if name in ("run", "demo"):
+            # Ctrl-C too, through the same flag: a KeyboardInterrupt raised at a random point
+            # of the main thread (inside a join, say) could leave the process hanging.
+            signal.signal(signal.SIGINT, on_sigint)
     try:
-        return command(args, stop)
+        code = command(args, stop)
+        if interrupted.is_set():
+            print("vcam: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return code
     except KeyboardInterrupt:
         print("vcam: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
