@@ -210,6 +210,8 @@ def test_signals_stop_the_pipeline_cleanly(env, tmp_path, sig, code):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A child must not inherit an ignored SIGINT (as from a non-interactive shell's "&").
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # Generous limits: a cold numba cache on a loaded machine can take a minute to compile.
     deadline = time.monotonic() + 120

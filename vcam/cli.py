@@ -490,9 +490,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for signame in ("SIGTERM", "SIGHUP"):
             if hasattr(signal, signame):
                 signal.signal(getattr(signal, signame), on_sigterm)
-        if name in ("run", "demo"):
-            # Ctrl-C too, through the same flag: a KeyboardInterrupt raised at a random point
-            # of the main thread (inside a join, say) could leave the process hanging.
+        if name in ("run", "demo") and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            # Ctrl-C too, through the same flag, so that every stop takes the same clean path
+            # (a KeyboardInterrupt could land inside a join or while a file is being finished).
             signal.signal(signal.SIGINT, on_sigint)
     try:
         code = command(args, stop)
