@@ -371,7 +371,7 @@ def test_edge_and_model_controls_change_the_engine_settings(
     assert window.model_choice.value() == "custom"
     info = window.engine.pipeline.model_info
     assert info.path == model_path and info.providers[-1] == "cpu"
-    assert window.model_hint.text().startswith(info.line())
+    qtbot.waitUntil(lambda: window.model_hint.text().startswith(info.line()))  # updated async
     assert model_path.stem in info.line() and str(model_path) in window.model_hint.toolTip()
     wait_frames(qtbot, window)  # the new model runs
     window.close()
