@@ -78,18 +78,24 @@ class SegmentedControl(QWidget):
         self.buttons[key].click()
 
 
+def _chevron_painter(widget: QWidget, width: float) -> tuple[QPainter, float, float]:
+    """A painter on ``widget`` with the round, muted pen of drawn chevrons, and the centre
+    (x, y) of the chevron area at the widget's right edge."""
+    painter = QPainter(widget)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(QColor(style.MUTED if widget.isEnabled() else style.FAINT), width)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    painter.setPen(pen)
+    return painter, widget.width() - 16.0, widget.height() / 2.0
+
+
 class ComboBox(QComboBox):
     """A combo box with a drawn chevron (style sheets cannot draw one without image files)."""
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().paintEvent(event)
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pen = QPen(QColor(style.MUTED if self.isEnabled() else style.FAINT), 1.6)
-        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-        painter.setPen(pen)
-        x, y = self.width() - 16.0, self.height() / 2.0
+        painter, x, y = _chevron_painter(self, 1.6)
         painter.drawPolyline(QPointF(x - 4, y - 2), QPointF(x, y + 2), QPointF(x + 4, y - 2))
 
 
@@ -99,13 +105,7 @@ class SpinBox(QSpinBox):
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().paintEvent(event)
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pen = QPen(QColor(style.MUTED if self.isEnabled() else style.FAINT), 1.4)
-        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-        painter.setPen(pen)
-        x, y = self.width() - 16.0, self.height() / 2.0
+        painter, x, y = _chevron_painter(self, 1.4)
         painter.drawPolyline(QPointF(x - 3.5, y - 2), QPointF(x, y - 5.5), QPointF(x + 3.5, y - 2))
         painter.drawPolyline(QPointF(x - 3.5, y + 2), QPointF(x, y + 5.5), QPointF(x + 3.5, y + 2))
 

@@ -41,7 +41,7 @@ def status_text(status: Status) -> str:
 def warning_text(status: Status) -> str:
     """A status's warning worded for the panel ("" when there is none)."""
     warning = status.warning_error
-    return warning.panel_message if warning is not None else status.warning
+    return warning.panel_message if warning is not None else ""
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,16 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (48, 27), interpolation=cv2.INTER_AREA).astype(np.int16)
 
 
+def prepare_image(image: np.ndarray, mirror: bool) -> np.ndarray | None:
+    """A source's frame as the model and compositor take it: BGR uint8 (grey or BGRA from a
+    caller's source converted), mirrored if asked; None for an empty frame (skipped)."""
+    if image.size == 0:
+        return None
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        image = to_bgr(image)
+    return cv2.flip(image, 1) if mirror else image
+
+
 # ---------------------------------------------------------------------------------------------
 # Live pipeline
 
@@ -202,15 +212,18 @@ class Status:
     """What the pipeline is doing: ``state`` is "stopped", "starting", "running",
     "reconnecting" (the camera was lost: ``error`` says why, ``message`` when it tries next),
     "ended" (the source finished) or "error" (``message`` says why, ``error`` is the
-    VcamError). ``warning``: a problem it runs on with, e.g. a virtual camera that would not
-    open while the preview keeps going; ``warning_error``: the same as a VcamError, whose
-    ``panel_message`` is worded for the control panel."""
+    VcamError). ``warning_error``: a problem it runs on with, e.g. a virtual camera that
+    would not open while the preview keeps going (its ``panel_message`` is worded for the
+    control panel); ``warning`` is its one line ("" when there is none)."""
 
     state: str
     message: str = ""
     error: VcamError | None = None
-    warning: str = ""
     warning_error: VcamError | None = None
+
+    @property
+    def warning(self) -> str:
+        return str(self.warning_error or "")
 
 
 class _MattingWorker:
@@ -499,8 +512,7 @@ class Pipeline:
     ) -> None:
         """Record and announce a state; ``done`` marks the run over first, so that whoever
         reacts to an "ended" or "error" status (or wakes from ``wait()``) sees it stopped."""
-        warning = self._warning
-        self._status = Status(state, message, error, str(warning or ""), warning)
+        self._status = Status(state, message, error, self._warning)
         if done:
             self._done.set()
         # INFO, not ERROR: errors also reach the caller (raised or via on_status).
@@ -828,8 +840,12 @@ class Pipeline:
         if self._card is None:
             last = self._last_output.image if self._last_output is not None else None
             width, height = self._source.size
-            lines = ["No camera", "waiting for it..."] if last is None else None
-            image = message_card((width, height), lines or ["Camera lost", "reconnecting..."], last)
+            lines = (
+                ["No camera", "waiting for it..."]
+                if last is None
+                else ["Camera lost", "reconnecting..."]
+            )
+            image = message_card((width, height), lines, last)
             alpha = np.full((height, width), 255, np.uint8)
             self._card = OutputFrame(image, image, alpha, -1, 0.0, placeholder=True)
         card = dataclasses.replace(self._card, timestamp=time.monotonic())
@@ -918,14 +934,10 @@ class Pipeline:
         self.stats.count("input")
         self.stats.record("capture", now - frame.timestamp)
         settings = self.settings
-        image = frame.image
-        if image.size == 0:  # a driver hiccup: nothing to show, nothing to fail on
+        image = prepare_image(frame.image, settings.mirror)
+        if image is None:  # a driver hiccup: nothing to show, nothing to fail on
             log.debug("%s gave an empty frame; skipped", source)
             return
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            image = to_bgr(image)  # a source of the caller's that gives grey or BGRA
-        if settings.mirror:
-            image = cv2.flip(image, 1)
         if source is not track.source or image.shape != track.shape:
             if track.source is source:
                 log.info("frame size changed from %s to %s", track.shape, image.shape)
@@ -1041,13 +1053,9 @@ def process(
             frame = source.read()
             if frame is None:
                 break
-            image = frame.image
-            if image.size == 0:  # as live: skipped
+            image = prepare_image(frame.image, settings.mirror)
+            if image is None:  # as live: skipped
                 continue
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                image = to_bgr(image)  # as live: grey or BGRA from a caller's source
-            if settings.mirror:
-                image = cv2.flip(image, 1)
             with stats.timer("preprocess"):
                 blob, where = matter.preprocess(image)
             with stats.timer("inference"):

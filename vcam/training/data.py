@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -106,14 +107,26 @@ def build_set(
     return PortraitSet(name or Path(split_dir).parent.name, images, alphas, stems)
 
 
-def save_set(data: PortraitSet, path: str | Path) -> None:
-    """Write a set to an uncompressed ``.npz`` (fast to load)."""
+def save_atomically(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """Create ``path`` through ``write(file)`` on a temporary file, then rename it: a reader
+    sees the whole file or none. The temporary name is the process's own (DDP ranks may build
+    the same cache at the same time)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own per process: DDP ranks may build the same cache at the same time.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, images=data.images, alphas=data.alphas, stems=data.stems, name=data.name)
-    tmp.replace(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as file:
+        write(file)
+    os.replace(tmp, path)
+
+
+def save_set(data: PortraitSet, path: str | Path) -> None:
+    """Write a set to an uncompressed ``.npz`` (fast to load)."""
+    save_atomically(
+        path,
+        lambda file: np.savez(
+            file, images=data.images, alphas=data.alphas, stems=data.stems, name=data.name
+        ),
+    )
 
 
 def load_set(path: str | Path) -> PortraitSet:

@@ -26,6 +26,7 @@ from vcam.training.data import (
     build_set,
     list_backgrounds,
     load_set,
+    save_atomically,
     save_set,
 )
 from vcam.training.losses import LossWeights, mmnet_loss
@@ -131,11 +132,7 @@ def cached_backgrounds(cfg: TrainConfig) -> np.ndarray:
         return np.load(path)
     paths = list_backgrounds(Path(cfg.data) / "backgrounds")
     data = build_backgrounds(paths, (h, w))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # atomic, per process (DDP ranks)
-    with open(tmp, "wb") as file:
-        np.save(file, data)
-    os.replace(tmp, path)
+    save_atomically(path, lambda file: np.save(file, data))
     return data
 
 
@@ -358,9 +355,7 @@ class Trainer:
 
     def save(self, name: str = "last.pt") -> Path:
         path = self.run_dir / name
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, path)
+        save_atomically(path, lambda file: torch.save(self.state(), file))
         return path
 
     def resume(self, path: Path) -> None:
