@@ -472,6 +472,8 @@ def mmnet_candidate(path: Path, threads: int, trained: bool | None = None) -> Ca
     height, width = matter.input_size
     precision = meta.get("vcam.precision", "fp32")
     rewrites = meta.get("vcam.graph_rewrites", "")
+    if meta.get("vcam.deploy"):  # the fused inference form (vcam.nets.deploy)
+        rewrites = ",".join(filter(None, [rewrites, "fused"]))
     if trained is None:
         trained = "untrained" not in path.stem
     multiplier = meta.get("vcam.width_multiplier")
@@ -756,9 +758,11 @@ def variant_name(width: float, height: int, size_w: int, precision: str, trained
 
 def build_variants(args: argparse.Namespace) -> list[Path]:
     """Export the checkpoint at every size (and untrained nets at other widths), then the
-    rewritten fp32 ("opt") and int8 copies. Returns the files, in a stable order."""
+    rewritten fp32 ("opt"), int8, and int8 of the fused inference form ("int8-fused",
+    ``vcam.nets.deploy``) copies. Returns the files, in a stable order."""
     import torch
 
+    from vcam.nets.deploy import deploy
     from vcam.nets.mmnet import MMNet
     from vcam.training.export import export_onnx
     from vcam.training.optimize import optimize_file
@@ -775,11 +779,12 @@ def build_variants(args: argparse.Namespace) -> list[Path]:
         raise SystemExit(f"error: {args.checkpoint}: not a vcam checkpoint ({exc})") from None
     net.eval()
     precisions = parse_list(args.precisions)
-    unknown = set(precisions) - {"fp32", "opt", "int8"}
+    known = ("fp32", "opt", "int8", "int8-fused")
+    unknown = set(precisions) - set(known)
     if unknown:
-        raise SystemExit(f"error: --precisions: {sorted(unknown)} not in fp32, opt, int8")
+        raise SystemExit(f"error: --precisions: {sorted(unknown)} not in {', '.join(known)}")
     calibration: list[Path] = []
-    if "int8" in precisions:
+    if {"int8", "int8-fused"} & set(precisions):
         calibration = calibration_images(args.data / CALIBRATION_SET, args.count)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -802,12 +807,12 @@ def build_variants(args: argparse.Namespace) -> list[Path]:
     for model, width, (height, size_w), trained in jobs:
         named = {
             p: work / (variant_name(width, height, size_w, p, trained) + ".onnx")
-            for p in ("fp32", "opt", "int8")
+            for p in ("fp32", "opt", "int8", "fp32-fused", "int8-fused")
         }
         base = named["fp32"]
+        model = model if model is not None else MMNet(width).eval()
         if not fresh(base):
             print(f"building {base.stem} ...", file=sys.stderr, flush=True)
-            model = model if model is not None else MMNet(width).eval()
             export_onnx(model, base, height, size_w, metadata=meta)
         if "fp32" in precisions:
             built.append(base)
@@ -822,6 +827,14 @@ def build_variants(args: argparse.Namespace) -> list[Path]:
                 )
                 quantize_model(base, named["int8"], images)
             built.append(named["int8"])
+        if "int8-fused" in precisions:
+            if not fresh(named["int8-fused"]):
+                export_onnx(deploy(model), named["fp32-fused"], height, size_w, metadata=meta)
+                images = (
+                    calibration if trained else calibration[: max(1, min(16, len(calibration)))]
+                )
+                quantize_model(named["fp32-fused"], named["int8-fused"], images)
+            built.append(named["int8-fused"])
     return built
 
 
@@ -837,7 +850,8 @@ def cmd_variants(args: argparse.Namespace) -> int:
         f"Variants of `{shown(args.checkpoint)}` (step "
         f"{mmnet_step(built[0]) if built else '?'}) built in `{shown(args.work)}`: `fp32` = the "
         "plain export, `opt` = fp32 with the exact graph rewrites "
-        "(`vcam.training.optimize`), `int8` = static QDQ int8 (`scripts/quantize.py`). "
+        "(`vcam.training.optimize`), `int8` = static QDQ int8 (`scripts/quantize.py`), "
+        "`int8-fused` = int8 of the fused inference form (`vcam.nets.deploy`). "
         "Untrained widths are timed only: their speed is real, their alpha is not."
     ]
     run_race(args, build, "variants", "MMNet variants vs MediaPipe selfie: latency", notes)
@@ -1000,12 +1014,19 @@ def pareto_front(points: list[tuple[float, float]], lower_is_better: bool) -> li
     return front
 
 
-COLOURS = {"fp32": "#4c72b0", "opt": "#55a868", "int8": "#dd8452", "mediapipe": "#c44e52"}
-MARKERS = {"fp32": "o", "opt": "s", "int8": "^", "mediapipe": "*"}
+COLOURS = {
+    "fp32": "#4c72b0",
+    "opt": "#55a868",
+    "int8": "#dd8452",
+    "fused": "#8172b3",
+    "mediapipe": "#c44e52",
+}
+MARKERS = {"fp32": "o", "opt": "s", "int8": "^", "fused": "D", "mediapipe": "*"}
 STYLE_LABELS = {
     "fp32": "MMNet fp32 (plain export)",
     "opt": "MMNet fp32, exact graph rewrites",
     "int8": "MMNet int8 (QDQ)",
+    "fused": "MMNet int8, fused inference form",
     "mediapipe": "MediaPipe selfie",
 }
 
@@ -1013,6 +1034,8 @@ STYLE_LABELS = {
 def _style(row: dict) -> str:
     if row["kind"] == "mediapipe":
         return "mediapipe"
+    if "fused" in row.get("rewrites", "").split(","):
+        return "fused"
     if row["precision"] == "fp32" and row.get("rewrites"):
         return "opt"
     return row["precision"] if row["precision"] in COLOURS else "fp32"
@@ -1024,7 +1047,7 @@ def _group(row: dict) -> str:
     if row["kind"] == "mediapipe":
         return row["name"].replace("mediapipe-selfie-", "MediaPipe ")
     name = row["name"]
-    for suffix in ("-fp32", "-opt", "-int8"):
+    for suffix in ("-int8-fused", "-fp32", "-opt", "-int8"):
         name = name.removesuffix(suffix)
     if name.startswith("mmnet-w"):  # a variant: mmnet-w1-144x256[-untrained]
         name = name.removeprefix("mmnet-").replace("-untrained", "").replace("-", " ")
@@ -1376,7 +1399,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     variants.add_argument("--widths", default="0.5,0.75,1.4", help="untrained widths")
     variants.add_argument("--width-sizes", default="144x256,256x256", help="their sizes")
-    variants.add_argument("--precisions", default="fp32,opt,int8", help="fp32, opt, int8")
+    variants.add_argument(
+        "--precisions", default="fp32,opt,int8,int8-fused", help="fp32, opt, int8, int8-fused"
+    )
     variants.add_argument("--count", type=int, default=300, help="int8 calibration images")
     variants.add_argument("--work", type=Path, default=SPEED_CACHE / "variants")
     variants.add_argument(

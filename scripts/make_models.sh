@@ -2,7 +2,8 @@
 # Build the shipped models from a training checkpoint (the command models/MODEL_CARD.md quotes):
 #   scripts/make_models.sh runs/finetune/final.pt [../shared/data]
 # mmnet-256.onnx: 256x256 fp32 with exact graph rewrites (quality model).
-# mmnet-fast.onnx: 144x256 static int8 QDQ, calibrated on training photos (fast model).
+# mmnet-fast.onnx: 144x256 static int8 QDQ of the fused inference form (vcam.nets.deploy),
+#   calibrated on training photos (fast model).
 # mmnet.pt: the weights alone, for scripts/export_tflite.py.
 set -euo pipefail
 checkpoint=${1:?usage: scripts/make_models.sh CHECKPOINT [DATA]}
@@ -13,6 +14,6 @@ python scripts/export_onnx.py "$checkpoint" --size 256x256 --out "$work/mmnet-25
     --name mmnet-256 --weights models/mmnet.pt
 python scripts/quantize.py "$work/mmnet-256-plain.onnx" --out models/mmnet-256.onnx --precision fp32
 python scripts/export_onnx.py "$checkpoint" --size 144x256 --out "$work/mmnet-fast-fp32.onnx" \
-    --name mmnet-fast
+    --name mmnet-fast --deploy
 python scripts/quantize.py "$work/mmnet-fast-fp32.onnx" --out models/mmnet-fast.onnx --data "$data"
 ls -l models/*.onnx models/mmnet.pt

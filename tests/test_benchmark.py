@@ -205,15 +205,16 @@ def test_variants_builds_and_times_every_precision(bench, tmp_path):
     assert bench.main(args) == 0
     report, markdown = read_report(out)
     built = {p.stem for p in (tmp_path / "work").glob("*.onnx")}
+    nets = (("0.5", "64x96"), ("0.75-untrained", "32x32"))
     expected = {
-        f"mmnet-w{w}-{size}-{p}"
-        for w, size in (("0.5", "64x96"), ("0.75-untrained", "32x32"))
-        for p in ("fp32", "opt", "int8")
+        f"mmnet-w{w}-{size}-{p}" for w, size in nets for p in ("fp32", "opt", "int8", "int8-fused")
     }
-    assert built == expected
+    assert built == expected | {f"mmnet-w{w}-{size}-fp32-fused" for w, size in nets}
     rows = {r["name"]: r for r in report["results"]["1"]}
     check_rows(list(rows.values()), expected)
     assert rows["mmnet-w0.5-64x96-int8"]["precision"] == "int8"
+    assert rows["mmnet-w0.5-64x96-int8-fused"]["precision"] == "int8"
+    assert rows["mmnet-w0.5-64x96-int8-fused"]["rewrites"] == "head,fused"
     assert rows["mmnet-w0.5-64x96-opt"]["rewrites"] == "head,split"
     assert rows["mmnet-w0.75-untrained-32x32-fp32"]["trained"] is False
     assert rows["mmnet-w0.5-64x96-fp32"]["trained"] is True

@@ -140,6 +140,7 @@ class MMNet(nn.Module):
     def __init__(self, width: float = 1.0) -> None:
         super().__init__()
         self.width = width
+        self.normalize_input = True  # False once the stem folds it in (vcam.nets.deploy)
 
         def d(c: int) -> int:
             return scaled_depth(c, width)
@@ -168,7 +169,9 @@ class MMNet(nn.Module):
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        x = self.init_block((image - self.mean) / self.std)
+        if self.normalize_input:
+            image = (image - self.mean) / self.std
+        x = self.init_block(image)
         features = []
         for block in self.encoder:
             x = block(x)

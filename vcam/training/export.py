@@ -87,6 +87,8 @@ def export_onnx(
         "vcam.training_commit": git_commit(),
         "vcam.architecture": "MMNet",
     }
+    if getattr(net, "deploy_note", ""):  # the fused inference form (vcam.nets.deploy)
+        props["vcam.deploy"] = net.deploy_note
     props.update(metadata or {})
     del model.metadata_props[:]
     for key, value in props.items():

@@ -175,6 +175,13 @@ def quantize_model(
         onnx.save(rewritten, str(staged))
         prepared = Path(folder) / "prepared.onnx"
         quant_pre_process(str(staged), str(prepared), skip_symbolic_shape=True)
+        # A Pad of the float input (the deployed form's folded stem) stays float: quantized,
+        # onnxruntime runs it as Quantize -> Dequantize -> Pad -> Quantize.
+        input_pads = [
+            node.name
+            for node in onnx.load(str(prepared)).graph.node
+            if node.op_type == "Pad" and node.input[0] == input_name
+        ]
         quantize_static(
             str(prepared),
             str(dst),
@@ -184,6 +191,7 @@ def quantize_model(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=METHODS[method],
+            nodes_to_exclude=input_pads,
             # No CalibMaxIntermediateOutputs: onnxruntime 1.32's MinMax calibrator drops the
             # collected ranges each time that limit is reached (microsoft/onnxruntime#18893),
             # and MinMax only keeps two scalars per tensor and image anyway.
