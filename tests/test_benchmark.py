@@ -187,6 +187,22 @@ def test_sessions_compares_options_with_vcams(bench, tmp_path, model_path):
         bench.main(["sessions", "--models", str(model_path), "--variants", "turbo"])
 
 
+def test_ops_profiles_a_model_and_the_depthwise_kernel(bench, tmp_path, model_path):
+    out = tmp_path / "ops"
+    args = ["ops", "--models", str(model_path), "--repeat", "5", "--channels", "16,24"]
+    assert bench.main(args + ["--depthwise-size", "12x20", "--out", str(out)]) == 0
+    report, markdown = read_report(out)
+    profile = next(iter(report["models"].values()))
+    assert profile["median_run_ms"] > 0
+    kinds = profile["kinds"]
+    convs = [k for k in kinds if "Conv" in k]
+    assert any(k.endswith("depthwise") for k in convs) and any("depthwise" not in k for k in convs)
+    assert sum(v["ms"] for v in kinds.values()) > 0.5 * profile["median_run_ms"]
+    rows = report["depthwise"]["rows"]
+    assert [(r["channels"], r["dilation"]) for r in rows] == [(16, 1), (16, 4), (24, 1), (24, 4)]
+    assert all(r["median_ms"] > 0 for r in rows) and "| 24 | 4 |" in markdown
+
+
 def test_variants_builds_and_times_every_precision(bench, tmp_path):
     torch = pytest.importorskip("torch")
     from vcam.nets.mmnet import MMNet
