@@ -901,7 +901,7 @@ def session_variants() -> dict[str, dict]:
         "extended (no layout)": {"level": level.ORT_ENABLE_EXTENDED},
         "layout (NCHWc)": {"level": level.ORT_ENABLE_LAYOUT},
         "spinning on": {"config": {"session.intra_op.allow_spinning": "1"}},
-        "spinning, stopped after each run": {
+        "spinning stopped after each run": {
             "config": {
                 "session.intra_op.allow_spinning": "1",
                 "session.force_spinning_stop": "1",
