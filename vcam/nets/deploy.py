@@ -6,14 +6,13 @@ Exact changes, made before the ONNX export (``scripts/export_onnx.py --deploy``)
   is padded by one pixel of value ``mean`` (what the normalised input's zero padding was) and
   by a fourth channel with zero weights: onnxruntime's int8 convolution is about 1.7x faster
   on four input channels than on three, and the Sub and Div disappear.
-
 - The branches of an encoder block all begin with a 1x1 convolution of the same input (and,
   in the strided blocks, a strided 3x3 depthwise convolution with the same rate). These merge
   into one wide convolution followed by a channel split, so onnxruntime dispatches one kernel
   instead of three or four, and a second thread gets work large enough to share.
 - Each branch's channels are padded with zero channels to a multiple of ``channel_multiple``.
   onnxruntime's int8 depthwise kernel works in blocks of 16 channels: on 24 or 40 channels it
-  is about twice as slow as on 32 or 48 (docs/benchmarks/deploy.md). A padded channel has zero
+  is about twice as slow as on 32 or 48 (docs/benchmarks/ops.md). A padded channel has zero
   weights and a BatchNorm that gives 0, and the block's projection gives it zero weight, so
   the output is unchanged.
 
