@@ -412,14 +412,15 @@ def test_convert_errors(red_model, tmp_path, sample_video):
 
 def test_frame_worker_and_model_threads_follow_the_settings(red_model, sample_video):
     """numba's thread count is per calling thread: the frame worker sets its own (1 on machines
-    with 2 cores or fewer when automatic); onnxruntime gets the inference threads."""
+    with 2 cores or fewer when automatic); onnxruntime gets the inference threads (1 when
+    automatic)."""
     import numba
 
     from vcam.pipeline import cpu_cores
 
     auto = 1 if cpu_cores() <= 2 else min(4, cpu_cores() // 2)
     for frame_threads, threads, expected_frame, expected_model in (
-        (0, 0, auto, auto),
+        (0, 0, auto, 1),
         (1, 2, 1, 2),
         (64, 1, numba.config.NUMBA_NUM_THREADS, 1),
     ):

@@ -59,9 +59,7 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help='"fast" (default), "quality" or a path to an .onnx file')
-    group.add_argument(
-        "--threads", type=int, help="inference threads (0: automatic, 1 on 2-core machines)"
-    )
+    group.add_argument("--threads", type=int, help="inference threads (0: automatic, which is 1)")
     group.add_argument(
         "--frame-threads",
         type=int,

@@ -139,15 +139,22 @@ def cpu_cores() -> int:
 
 @functools.cache
 def _auto_threads() -> int:
-    """1 on machines with 2 cores or fewer (inference and the frame kernels each get one),
-    else half the cores, at most 4."""
+    """The frame kernels' automatic thread count: 1 on machines with 2 cores or fewer (the
+    model has the other), else half the cores, at most 4."""
     cores = cpu_cores()
     return 1 if cores <= 2 else min(4, cores // 2)
 
 
 def inference_threads(settings: Settings) -> int:
-    """onnxruntime's intra-op threads: ``settings.threads``, or automatic when 0."""
-    return settings.threads or _auto_threads()
+    """onnxruntime's intra-op threads: ``settings.threads``, or 1 when 0 (automatic).
+
+    One thread on every machine: between camera frames onnxruntime's idle workers sleep, and
+    waking them for each of MMNet's ~120 small operators costs more than the second thread
+    gives. Paced like a camera, two threads were slower than one for both shipped models
+    (mmnet-fast 4.98 vs 4.62 ms, mmnet-256 12.67 vs 12.09; docs/benchmarks/models-paced.md);
+    keeping the workers spinning makes two threads 1.5x faster but burns a core between
+    frames, and stopping the spin after each run was slower still (sessions-paced.md)."""
+    return settings.threads or 1
 
 
 def frame_threads(settings: Settings) -> int:

@@ -72,10 +72,12 @@ class Settings:
 
     # Matting: the model and how it runs.
     model: str = "fast"  # "fast", "quality" or a path to an MMNet .onnx file
-    threads: int = field(default=0, metadata=_range(0, 64))  # inference; 0: auto (see below)
-    # Threads of the refine and compositing kernels (numba); 0: auto. Auto is 1 of each on
-    # machines with 2 cores or fewer (two parallel kernels fighting inference for 2 cores ran
-    # 5-50x slower), else half the cores each, at most 4.
+    # Inference threads (onnxruntime); 0: auto, which is 1 (a second one made MMNet slower when
+    # paced like a camera: vcam.pipeline.inference_threads).
+    threads: int = field(default=0, metadata=_range(0, 64))
+    # Threads of the refine and compositing kernels (numba); 0: auto. Auto is 1 on machines
+    # with 2 cores or fewer (two parallel kernels fighting inference for 2 cores ran 5-50x
+    # slower), else half the cores, at most 4.
     frame_threads: int = field(default=0, metadata=_range(0, 64))
     provider: str = field(default="cpu", metadata=_choices(PROVIDERS))
     infer_every: int = field(default=1, metadata=_range(1, 30))  # at most every Nth frame
