@@ -119,9 +119,10 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     Measured by ``scripts/benchmark.py sessions`` (docs/benchmarks/sessions.md): the layout
     optimisations (NCHWc for float, NHWC for int8, part of ``ORT_ENABLE_ALL``) matter most,
     1.2x (int8) to 2.2x (float) over ``ORT_ENABLE_EXTENDED``; the parallel executor is 1.7x
-    slower and idle spinning slows everything else on a busy machine (the capture and
-    compositing threads need the CPU); memory pattern, CPU arena and denormals-as-zero change
-    nothing measurable.
+    slower; memory pattern, CPU arena and denormals-as-zero change nothing measurable. Idle
+    spinning makes two threads 1.5x faster but burns a core between frames (the capture and
+    compositing threads need it), and stopping the spin after each run is slower still when
+    paced like a camera (docs/benchmarks/sessions-paced.md): no spinning, and one thread.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
