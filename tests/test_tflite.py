@@ -29,6 +29,7 @@ from vcam.mobile.ops import (
 torch = pytest.importorskip("torch")
 
 from evaldata import make_data  # noqa: E402
+from nets import random_net  # noqa: E402
 
 from vcam.mobile.module import MobileMatting, load_mmnet  # noqa: E402
 from vcam.nets.mmnet import AlphaHead, MMNet  # noqa: E402
@@ -46,21 +47,6 @@ needs_converter = pytest.mark.skipif(
     not HAVE_CONVERTER, reason="the [mobile] extra (litert-torch) is not installed"
 )
 SIZE = (64, 96)
-
-
-def random_net(seed: int, width: float = 0.5) -> MMNet:
-    """An untrained MMNet with random BatchNorm statistics and scales: its alpha spans about
-    0.08..0.76 on an image (a freshly initialised one gives 0.5 +- 0.001 everywhere)."""
-    torch.manual_seed(seed)
-    net = MMNet(width)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(2.0, 3.0)
-                module.bias.uniform_(-0.5, 0.5)
-    return net.eval()
 
 
 def save_weights(net: MMNet, path: Path) -> Path:

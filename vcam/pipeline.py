@@ -138,7 +138,7 @@ def cpu_cores() -> int:
 
 
 @functools.cache
-def _auto_threads() -> int:
+def _auto_frame_threads() -> int:
     """The frame kernels' automatic thread count: 1 on machines with 2 cores or fewer (the
     model has the other), else half the cores, at most 4."""
     cores = cpu_cores()
@@ -160,7 +160,7 @@ def inference_threads(settings: Settings) -> int:
 def frame_threads(settings: Settings) -> int:
     """numba threads of the refine and compositing kernels: ``settings.frame_threads`` (at most
     numba's pool size), or automatic when 0."""
-    wanted = settings.frame_threads or _auto_threads()
+    wanted = settings.frame_threads or _auto_frame_threads()
     return max(1, min(wanted, numba.config.NUMBA_NUM_THREADS))
 
 
