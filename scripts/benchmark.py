@@ -823,6 +823,8 @@ def build_variants(args: argparse.Namespace) -> list[Path]:
         }
         base = named["fp32"]
         model = model if model is not None else MMNet(width).eval()
+        # untrained nets: a few images are enough for a speed-only int8 file
+        images = calibration if trained else calibration[: max(1, min(16, len(calibration)))]
         if not fresh(base):
             print(f"building {base.stem} ...", file=sys.stderr, flush=True)
             export_onnx(model, base, height, size_w, metadata=meta)
@@ -834,17 +836,11 @@ def build_variants(args: argparse.Namespace) -> list[Path]:
             built.append(named["opt"])
         if "int8" in precisions:
             if not fresh(named["int8"]):
-                images = (
-                    calibration if trained else calibration[: max(1, min(16, len(calibration)))]
-                )
                 quantize_model(base, named["int8"], images)
             built.append(named["int8"])
         if "int8-fused" in precisions:
             if not fresh(named["int8-fused"]):
                 export_onnx(deploy(model), named["fp32-fused"], height, size_w, metadata=meta)
-                images = (
-                    calibration if trained else calibration[: max(1, min(16, len(calibration)))]
-                )
                 quantize_model(named["fp32-fused"], named["int8-fused"], images)
             built.append(named["int8-fused"])
     return built

@@ -39,9 +39,9 @@ def padded(channels: int, multiple: int) -> int:
     return -(-channels // multiple) * multiple
 
 
-def _conv_bn(module: ConvBN) -> tuple[nn.Conv2d, nn.BatchNorm2d, bool]:
-    conv, bn = module[0], module[1]
-    return conv, bn, len(module) > 2
+def _has_act(module: ConvBN) -> bool:
+    """Whether a ConvBN ends with its ReLU6 (its modules: Conv2d, BatchNorm2d[, ReLU6])."""
+    return len(module) > 2
 
 
 def _zero_bn(bn: nn.BatchNorm2d) -> None:
@@ -65,7 +65,7 @@ class FoldedStem(nn.Module):
 
     def __init__(self, stem: ConvBN, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
-        conv, bn, act = _conv_bn(stem)
+        conv, bn, act = stem[0], stem[1], _has_act(stem)
         mean, std = mean.reshape(-1), std.reshape(-1)
         if not torch.all(mean == mean[0]):
             raise ValueError("the folded stem pads with one value: the mean must be uniform")
@@ -95,8 +95,7 @@ class FusedEncoderBlock(nn.Module):
     def __init__(self, block: EncoderBlock, channel_multiple: int = 16) -> None:
         super().__init__()
         branches = list(block.branches)
-        expand, _, _ = _conv_bn(branches[0][0])
-        merge_conv, _, merge_act = _conv_bn(block.merge)
+        expand, merge_conv = branches[0][0][0], block.merge[0]
         cin, width = expand.in_channels, expand.out_channels
         self.width = padded(width, channel_multiple)
         total = self.width * len(branches)
@@ -108,7 +107,7 @@ class FusedEncoderBlock(nn.Module):
             ConvBN(self.width, self.width, 3, dilation=b[-1][0].dilation[0], depthwise=True)
             for b in branches
         )
-        self.merge = ConvBN(total, merge_conv.out_channels, act=merge_act)
+        self.merge = ConvBN(total, merge_conv.out_channels, act=_has_act(block.merge))
         with torch.no_grad():
             for fused in (self.expand, self.stride, *self.dilated):
                 if fused is not None:
