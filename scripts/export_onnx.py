@@ -33,15 +33,18 @@ from vcam.training.export import export_onnx  # noqa: E402
 PARITY_LIMIT = 1e-4
 
 
-def load_checkpoint(path: Path) -> tuple[MMNet, dict]:
-    """The network of a training checkpoint (eval mode) and the checkpoint's config."""
+def load_checkpoint(path: Path, weights: str = "auto") -> tuple[MMNet, dict]:
+    """The network of a training checkpoint (eval mode) and the checkpoint's config.
+    ``weights``: "ema" (the moving average), "raw" (the trained weights) or "auto" (the moving
+    average when the checkpoint has one)."""
     if not path.is_file():
         raise SystemExit(f"error: {path}: checkpoint not found")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         config = state.get("config", {})
         net = MMNet(float(config.get("width", 1.0)))
-        net.load_state_dict(state["model"])
+        key = "ema" if weights == "ema" or (weights == "auto" and "ema" in state) else "model"
+        net.load_state_dict(state[key])
     except Exception as exc:  # torch raises many kinds for a bad file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SystemExit(f"error: {path}: not a vcam training checkpoint ({reason})") from None
@@ -84,12 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="export the fused inference form (vcam.nets.deploy; for int8 models)",
     )
+    parser.add_argument(
+        "--which",
+        choices=["auto", "ema", "raw"],
+        default="auto",
+        help="the moving average of the weights (auto: when the checkpoint has one) or the raw",
+    )
     args = parser.parse_args(argv)
     try:
         height, width = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         parser.error(f"--size {args.size!r}: use HEIGHTxWIDTH, e.g. 144x256")
-    net, state = load_checkpoint(args.checkpoint)
+    net, state = load_checkpoint(args.checkpoint, args.which)
     history = state.get("history") or [{}]
     metadata = {
         "vcam.model_name": args.name or args.out.stem,

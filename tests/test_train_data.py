@@ -10,8 +10,10 @@ from datasets import make_data_folder
 from vcam.evaluation.datasets import DatasetError
 from vcam.training.data import (
     build_set,
+    cut_sides,
     list_backgrounds,
     list_pairs,
+    scene_crop,
     soft_target,
 )
 
@@ -41,15 +43,67 @@ def test_a_mask_without_image_and_a_size_mismatch_name_the_mask(tmp_path):
         build_set(split, (64, 48))
 
 
-def test_soft_target_is_soft_only_in_the_band():
+def test_soft_target_is_the_mask_away_from_the_edge_and_trusts_an_agreeing_teacher():
     mask = np.zeros((40, 40), np.uint8)
     mask[10:30, 10:30] = 255
     teacher = np.full((40, 40), 0.25, np.float32)
     target = soft_target(mask, teacher, band=3)
     assert target[20, 20] == 255 and target[0, 0] == 0  # far from the edge: the mask
-    assert target[10, 20] == 64 and target[8, 20] == 64  # on either side of the edge: teacher
+    assert target[9, 20] == 64  # next to the edge, background side: the teacher agrees (< 0.5)
+    assert target[10, 20] == 128  # person side: a teacher saying 0.25 is held at 0.5
+    assert target[5, 20] == 0 and target[15, 20] == 255  # the band ends in the mask
     blurred = soft_target(mask, None, band=3)
     assert 0 < blurred[10, 20] < 255 and blurred[20, 20] == 255
+
+
+def _profile_is_monotone(values: np.ndarray) -> bool:
+    return bool(np.all(np.diff(values.astype(int)) >= 0))
+
+
+def test_soft_target_is_monotone_across_the_band_without_steps():
+    # A straight edge at column 30 and a teacher that leans outward (its 0.5 at column 27).
+    mask = np.zeros((20, 60), np.uint8)
+    mask[:, 30:] = 255
+    columns = np.arange(60, dtype=np.float32)
+    teacher = np.broadcast_to(1 / (1 + np.exp(-(columns - 27) / 2.0)), (20, 60)).copy()
+    for band in (3, 5, 8):
+        row = soft_target(mask, teacher, band=band)[10]
+        assert _profile_is_monotone(row)
+        assert row[29] <= 128 <= row[30]  # the teacher never crosses the mask's edge
+        # The band fades into the mask: no jump from the teacher's value back to 0 or 255.
+        first_soft, last_soft = np.flatnonzero(row > 0)[0], np.flatnonzero(row < 255)[-1]
+        assert row[first_soft] <= 35 and row[last_soft] >= 220
+    # A disc: the mean over rings of equal distance rises from outside to inside.
+    yy, xx = np.mgrid[:80, :80]
+    radius = np.hypot(yy - 40, xx - 40)
+    disc = np.where(radius < 25, 255, 0).astype(np.uint8)
+    smooth = (1 / (1 + np.exp((radius - 26) / 1.5))).astype(np.float32)
+    target = soft_target(disc, smooth, band=5)
+    rings = [target[(radius >= r) & (radius < r + 1)].mean() for r in range(35, 15, -1)]
+    assert _profile_is_monotone(np.round(rings))
+
+
+def test_cut_sides_are_where_the_person_meets_the_border():
+    alphas = np.zeros((2, 40, 30), np.uint8)
+    alphas[0, 20:, :] = 255  # a torso running off the left, right and bottom
+    alphas[1, :, :10] = 255  # a person cut by the left side, the top and the bottom
+    assert cut_sides(alphas).tolist() == [
+        [True, True, False, True],
+        [True, False, True, True],
+    ]
+
+
+def test_scene_crops_keep_away_from_the_person():
+    image = np.random.default_rng(0).integers(0, 255, (400, 600, 3), dtype=np.uint8)
+    mask = np.zeros((400, 600), np.uint8)
+    mask[100:, 200:400] = 255  # a person in the middle: free space on both sides
+    crop = scene_crop(image, mask, (64, 64), min_side=100)
+    assert crop is not None and crop.shape == (64, 64, 3)
+    mask[:, :] = 255
+    assert scene_crop(image, mask, (64, 64)) is None  # no free space
+    mask[:] = 0
+    mask[:, 20:580] = 255
+    assert scene_crop(image, mask, (64, 64), min_side=100) is None  # only thin strips
 
 
 def test_backgrounds_leave_out_the_evaluation_packages(tmp_path):
@@ -58,57 +112,118 @@ def test_backgrounds_leave_out_the_evaluation_packages(tmp_path):
     assert paths and all("ukui-wallpapers" not in str(p) for p in paths)
 
 
-def test_letterboxed_frames_replicate_their_border(tmp_path):
+QUIET = dict(noise_prob=0, jpeg_prob=0, blur_prob=0, lowres_prob=0)
+
+
+def _tensors(images: np.ndarray, alphas: np.ndarray):
+    import torch
+
+    return (
+        torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+        torch.from_numpy(alphas)[:, None].contiguous(),
+    )
+
+
+def test_letterboxed_frames_replicate_their_border_and_the_mask_leaves_padding_out(tmp_path):
     torch = pytest.importorskip("torch")
     from vcam.training.augment import AugmentConfig, render
 
     root = make_data_folder(tmp_path, {"portraits-shen2016": 4})
     data = build_set(root / "portraits-shen2016" / "train", (96, 72))
-    quiet = AugmentConfig(noise_prob=0, jpeg_prob=0, blur_prob=0, lowres_prob=0)
-    images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()
-    alphas = torch.from_numpy(data.alphas)[:, None]
+    quiet = AugmentConfig(**QUIET)
+    images, alphas = _tensors(data.images, data.alphas)
     backgrounds = torch.from_numpy(np.stack([data.images[0]] * 2)).permute(0, 3, 1, 2)
     rng = np.random.default_rng(0)
     cfg = replace(quiet, frame_aspects=(16 / 9,), composite_prob=0.0)
-    image, alpha = render(images, alphas, backgrounds, (128, 128), rng, cfg)
-    assert image.shape == (4, 3, 128, 128) and alpha.shape == (4, 1, 128, 128)
+    image, alpha, mask = render(images, alphas, backgrounds, (128, 128), rng, cfg)
+    assert image.shape == (4, 3, 128, 128) and alpha.shape == mask.shape == (4, 1, 128, 128)
     assert 0 <= float(image.min()) and float(image.max()) <= 1
     # A 16:9 frame in a square canvas occupies rows 28..99: the rows above copy its first row.
     assert torch.allclose(image[:, :, :28], image[:, :, 28:29].expand(-1, -1, 28, -1), atol=1e-6)
     assert torch.allclose(alpha[:, :, 100:], alpha[:, :, 99:100].expand(-1, -1, 28, -1), atol=1e-6)
-    # Composites keep alpha 0 outside the pasted photo and real content inside.
-    cfg = replace(quiet, composite_prob=1.0, portrait_height=(0.5, 0.5), frame_aspects=(-1.0,))
-    image, alpha = render(images, alphas, backgrounds, (128, 128), rng, cfg)
-    assert float(alpha[:, :, :20].max()) == 0.0  # a half-height photo anchored at the bottom
-    assert float(alpha.max()) > 0.9
+    assert float(mask[:, :, :28].max()) == 0 and float(mask[:, :, 100:].max()) == 0
+    assert float(mask[:, :, 28:100].min()) == 1
 
 
-def test_cut_shoulders_are_continued_outward_in_composites():
+def test_composites_never_show_a_cut_edge_inside_the_frame():
     torch = pytest.importorskip("torch")
-    from vcam.training.augment import AugmentConfig, render, shoulder_starts
+    from vcam.training.augment import AugmentConfig, render
+    from vcam.training.data import cut_sides
 
-    # A torso running off both sides from row 40 of 64 down; nothing on the sides above.
-    alphas = np.zeros((1, 64, 48), np.uint8)
-    alphas[0, 40:, :] = 255
-    alphas[0, 10:40, 16:32] = 255
-    starts = shoulder_starts(alphas)
-    assert starts[0] == pytest.approx([(40.5 / 64) * 2 - 1] * 2)
-    assert shoulder_starts(alphas[:, :, 8:40] * 0)[0].tolist() == [2.0, 2.0]  # no person
-
-    images = np.full((1, 64, 48, 3), 200, np.uint8)
+    # Photo 0: a person cut by the left side, the top and the bottom (left 60% of the photo).
+    # Photo 1: a torso running off both sides and the bottom, a head above it.
+    alphas = np.zeros((2, 64, 48), np.uint8)
+    alphas[0, :, :29] = 255
+    alphas[1, 40:, :] = 255
+    alphas[1, 12:40, 16:32] = 255
+    images = np.full((2, 64, 48, 3), 180, np.uint8)
+    image_t, alpha_t = _tensors(images, alphas)
+    backgrounds = torch.zeros(2, 3, 36, 64, dtype=torch.uint8)
     cfg = AugmentConfig(
-        composite_prob=1.0, frame_aspects=(-1.0,), portrait_height=(0.6, 0.6), rotate_deg=0,
-        noise_prob=0, jpeg_prob=0, blur_prob=0, lowres_prob=0,
-    )  # fmt: skip
-    image = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    alpha = torch.from_numpy(alphas)[:, None]
+        composite_prob=1.0, rotate_deg=0, portrait_height=(0.3, 0.9), scene_prob=0, **QUIET
+    )
+    rng = np.random.default_rng(3)
+    for aspect in (-1.0, 16 / 9, 4 / 3):
+        frame_cfg = replace(cfg, frame_aspects=(aspect,))
+        for _ in range(10):
+            _, alpha, mask = render(
+                image_t, alpha_t, backgrounds, (64, 112), rng, frame_cfg, False, cut_sides(alphas)
+            )
+            for i in range(2):
+                rows = mask[i, 0].any(1).nonzero().flatten()
+                cols = mask[i, 0].any(0).nonzero().flatten()
+                inside = alpha[i, 0, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] > 0.5
+                # The bottom cut is at or below the frame's bottom: the person reaches it.
+                assert bool(inside[-1].any())
+                if i == 0:
+                    # Cut by a side and the top: every row reaches one side of the frame.
+                    assert bool(inside[0].any())
+                    assert bool((inside[:, 0] | inside[:, -1]).all())
+                else:
+                    # Cut by both sides: the torso spans the frame's whole bottom row.
+                    assert bool(inside[-1].all())
+
+
+def test_composites_keep_background_beyond_sides_that_cut_nothing(tmp_path):
+    torch = pytest.importorskip("torch")
+    from vcam.training.augment import AugmentConfig, render
+
+    # A head floating in the photo: no side cuts it, so the small paste has background around.
+    alphas = np.zeros((1, 64, 48), np.uint8)
+    alphas[0, 16:40, 14:34] = 255
+    images = np.full((1, 64, 48, 3), 200, np.uint8)
+    image_t, alpha_t = _tensors(images, alphas)
     background = torch.zeros(1, 3, 32, 64, dtype=torch.uint8)
-    plain = render(image, alpha, background, (64, 112), np.random.default_rng(1), cfg)[1]
-    extended = render(
-        image, alpha, background, (64, 112), np.random.default_rng(1), cfg, False,
-        torch.from_numpy(starts),
-    )[1]  # fmt: skip
-    bottom = extended[0, 0, -1]
-    # The photo covers a 0.6-height band; below the cut, the person now reaches further out.
-    assert (bottom > 0.5).sum() > (plain[0, 0, -1] > 0.5).sum()
-    assert torch.equal(extended[0, 0, :20], plain[0, 0, :20])  # nothing added above the cut
+    cfg = AugmentConfig(
+        composite_prob=1.0, frame_aspects=(-1.0,), portrait_height=(0.5, 0.5), **QUIET
+    )
+    _, alpha, _ = render(image_t, alpha_t, background, (64, 112), np.random.default_rng(1), cfg,
+                         False, np.zeros((1, 4), bool))  # fmt: skip
+    assert float(alpha[0, 0, :20].max()) == 0.0  # nothing mirrored above the paste
+    assert 0.9 < float(alpha.max()) and float(alpha.mean()) < 0.2
+
+
+def test_defringe_replaces_the_band_colour_with_the_persons():
+    torch = pytest.importorskip("torch")
+    from vcam.training.augment import defringe
+
+    fg = torch.zeros(1, 3, 32, 32)
+    fg[:, 0] = 1.0  # red everywhere...
+    alpha = torch.zeros(1, 1, 32, 32)
+    alpha[..., 8:24, 8:24] = 1.0
+    alpha[..., 7, 8:24] = 0.5  # a soft band row above the person
+    fg[..., 7, :] = torch.tensor([1.0, 1.0, 1.0])[:, None]  # ... but white (old background) there
+    out = defringe(fg, alpha, 2.0)
+    assert torch.allclose(out[0, :, 7, 10:22], torch.tensor([1.0, 0.0, 0.0])[:, None], atol=1e-3)
+    assert torch.equal(out[..., 8:24, 8:24], fg[..., 8:24, 8:24])  # the person itself unchanged
+
+
+def test_jpeg_keeps_colours():
+    torch = pytest.importorskip("torch")
+    from vcam.training.augment import _jpeg
+
+    image = torch.zeros(3, 64, 64)
+    image[0, 16:48, 16:48] = 1.0  # a red square on black
+    out = _jpeg(image, 80)
+    centre = out[:, 24:40, 24:40].mean((1, 2)) * 255
+    assert centre[0] > 245 and centre[1] < 10 and centre[2] < 10

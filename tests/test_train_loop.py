@@ -81,11 +81,74 @@ def test_a_run_checkpoints_validates_and_resumes(tmp_path):
     assert (tmp_path / "cache").is_dir()  # the decoded cache is reused by later runs
 
 
-def test_the_steadiness_loss_compares_noisy_twins(tmp_path):
-    trainer = Trainer(tiny_config(tmp_path, consistency_weight=1.0, consistency_fraction=0.5))
+def test_the_steadiness_loss_compares_a_shifted_twin(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, consistency_weight=4.0, consistency_fraction=0.5))
     terms = trainer.train_step()
     assert 0.0 < terms["consistency"] < 1.0
     assert "consistency" not in Trainer(tiny_config(tmp_path / "off")).train_step()
+
+
+def test_steadiness_is_zero_for_a_view_that_follows_the_warp_and_not_otherwise():
+    from vcam.training.consistency import ViewJitter, steadiness_loss
+
+    rng = np.random.default_rng(0)
+    yy, xx = torch.meshgrid(torch.arange(48.0), torch.arange(80.0), indexing="ij")
+    alpha = torch.sigmoid((30 - torch.hypot(yy - 24, xx - 40)) / 3)[None, None].repeat(2, 1, 1, 1)
+    jitter = ViewJitter(shift=3.0, scale=0.03, rotate=2.0, noise=0.0, jpeg_prob=0.0)
+    view, grid = jitter(alpha.repeat(1, 3, 1, 1), rng)
+    # The view's own content, warped: an alpha that follows the picture has no steadiness loss.
+    assert float(steadiness_loss(alpha, view[:, :1], grid)) < 2e-3
+    # An alpha that stayed where it was while the picture moved is penalised.
+    assert float(steadiness_loss(alpha, alpha, grid)) > 5 * float(
+        steadiness_loss(alpha, view[:, :1], grid)
+    )
+
+
+def test_resume_continues_the_steps_optimiser_and_schedule_exactly(tmp_path):
+    straight = Trainer(tiny_config(tmp_path / "a", epochs=3, max_steps=4, ema_decay=0.9))
+    straight.fit()
+    first = Trainer(tiny_config(tmp_path / "b", epochs=3, max_steps=2, ema_decay=0.9))
+    first.fit()
+    second = Trainer(tiny_config(tmp_path / "b", epochs=3, max_steps=2, ema_decay=0.9))
+    second.fit()  # resumes from last.pt at step 2
+    assert second.step == straight.step == 4
+    assert second.lr_at(second.step) == straight.lr_at(straight.step)
+    for name, value in straight.net.state_dict().items():
+        assert torch.allclose(value.float(), second.net.state_dict()[name].float()), name
+    for name, value in straight.ema.state_dict().items():
+        assert torch.allclose(value.float(), second.ema.state_dict()[name].float()), name
+    moments = [s["exp_avg"] for s in straight.optimizer.state_dict()["state"].values()]
+    resumed = [s["exp_avg"] for s in second.optimizer.state_dict()["state"].values()]
+    assert all(torch.allclose(m, r) for m, r in zip(moments, resumed, strict=True))
+    # The moving average is not the raw weights, and the checkpoint carries both.
+    state = torch.load(tmp_path / "b/run/last.pt", weights_only=False)
+    assert set(state) >= {"model", "ema", "optimizer", "rng", "torch_rng"}
+    assert any(
+        not torch.equal(state["model"][k], state["ema"][k])
+        for k in state["model"]
+        if k.endswith("weight")
+    )
+
+
+def test_progressive_resolution_trains_small_first_and_ends_at_the_shipped_sizes(tmp_path):
+    schedule = [[0.5, [[32, 32]]], [1.0, [[64, 64], [48, 80]]]]
+    trainer = Trainer(tiny_config(tmp_path, epochs=4, size_schedule=schedule))
+    assert trainer.sizes_at(0) == [(32, 32)]
+    assert trainer.sizes_at(trainer.total_steps - 1) == [(64, 64), (48, 80)]
+    image, target, mask = trainer.batch()
+    assert image.shape[2:] == (32, 32) and target.shape == mask.shape
+
+
+def test_a_run_saves_on_time_and_logs_progress_with_an_eta(tmp_path, caplog):
+    import logging
+
+    cfg = tiny_config(
+        tmp_path, checkpoint_every=0, checkpoint_minutes=1e-9, log_seconds=0.0, max_steps=2
+    )
+    with caplog.at_level(logging.INFO, logger="vcam.training.loop"):
+        Trainer(cfg).fit()
+    assert (tmp_path / "run/last.pt").exists()
+    assert any("ETA" in r.getMessage() and "images/s" in r.getMessage() for r in caplog.records)
 
 
 def test_torchrun_with_two_gloo_processes(tmp_path):

@@ -2,11 +2,18 @@
 
 Each sample is rendered into a canvas of the model's input size the way the runtime sees a frame:
 a *frame* of some aspect ratio (16:9, 4:3, the photo's own, or the canvas's) is fitted into the
-canvas with border-replicated padding, exactly like :func:`vcam.fitting.fit`. The frame shows
-either the photo itself (zoomed, rotated, flipped: the reference augmentation) or the person cut
-out by the soft target and composited onto a training background at a varied scale and position
-(framing diversity), with colour matching, blur, noise and JPEG artefacts on the whole frame so
-that pastes carry no shortcut.
+canvas with border-replicated padding, exactly like :func:`vcam.fitting.fit`; ``render`` also
+returns which canvas pixels belong to the frame, so the loss can leave the padding out. The frame
+shows either the photo itself (zoomed, rotated, flipped: the reference augmentation; zoomed out a
+little at most, mirrored beyond the photo) or the person cut out by the soft target and
+composited onto a background at a varied scale and position.
+
+Composites avoid the shortcuts a paste can teach: a side of the photo that cuts the person (a
+torso running off the bottom, a shoulder off a side, a head off the top) is always placed at or
+beyond the frame's edge, so no straight cut shows inside the frame; the cut-out's edge colours
+are re-estimated from the person (no fringe of the old background); most backgrounds are
+person-free crops of the training photos themselves (real rooms and streets), the rest
+wallpapers; blur is rare and falls on the background, the person or the whole frame alike.
 """
 
 from __future__ import annotations
@@ -19,17 +26,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vcam.fitting import placement
+from vcam.fitting import Placement, placement
 
 
 @dataclass
 class AugmentConfig:
     """Probabilities and ranges of the augmentation."""
 
-    composite_prob: float = 0.45
+    composite_prob: float = 0.4
+    scene_prob: float = 0.65  # composites over a person-free crop of a real photo, else wallpaper
     # Frame aspect ratios (width / height); 0 = the photo's own aspect, -1 = the canvas's.
     frame_aspects: tuple[float, ...] = (-1.0, 16 / 9, 16 / 9, 4 / 3, 0.0, 0.0)
-    zoom: tuple[float, float] = (1.0, 1.25)
+    # Real photos: zoom relative to covering the frame (below 1: the photo's sides show inside
+    # the frame, mirrored beyond; never zoomed out vertically).
+    zoom: tuple[float, float] = (0.8, 1.25)
     rotate_deg: float = 15.0
     portrait_height: tuple[float, float] = (
         0.45,
@@ -37,7 +47,9 @@ class AugmentConfig:
     )  # photo height / frame height, bottom-anchored
     fullbody_height: tuple[float, float] = (0.7, 2.4)  # photo height / frame height, head in frame
     colour_match: tuple[float, float] = (0.0, 0.35)
-    background_blur_prob: float = 0.5
+    background_blur_prob: float = 0.15
+    person_blur_prob: float = 0.1
+    defringe_sigma: float = 2.0  # canvas pixels: reach of the edge-colour estimate
     brightness: tuple[float, float] = (0.65, 1.35)
     contrast: tuple[float, float] = (0.7, 1.3)
     saturation: tuple[float, float] = (0.6, 1.4)
@@ -92,35 +104,7 @@ def _sample(source: torch.Tensor, M: torch.Tensor, t: torch.Tensor, X, Y, aspect
     return F.grid_sample(source, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
 
-MAX_SHOULDER_SLOPE = 1.5  # as the evaluation's composite set (vcam.evaluation.hardset)
-
-
-def shoulder_starts(alphas: np.ndarray) -> np.ndarray:
-    """Per image (N,H,W uint8 targets) and side (left, right): the height (source units, -1 top
-    .. 1 bottom) from which the person runs off that side down to the bottom edge; 2 = never."""
-    n, h, _ = alphas.shape
-    starts = np.full((n, 2), 2.0, np.float32)
-    for side, column in enumerate((alphas[:, :, 0] > 127, alphas[:, :, -1] > 127)):
-        for i in np.flatnonzero(column[:, -1]):
-            off = np.flatnonzero(~column[i])
-            row = off[-1] + 1 if off.size else 0
-            starts[i, side] = (row + 0.5) / h * 2 - 1
-    return starts
-
-
-def _shoulder_extension(xp, yp, aspect_src: float, starts: torch.Tensor) -> torch.Tensor:
-    """1 where a frame point lies beyond a photo side that the torso runs off, under a straight
-    shoulder line falling outward from where the cut starts (as the evaluation set continues
-    cut shoulders), else 0. ``starts`` N,2 from :func:`shoulder_starts`."""
-    out = torch.zeros_like(xp)
-    for side, sign in ((0, -1.0), (1, 1.0)):
-        start = starts[:, side, None, None]
-        beyond = sign * xp - aspect_src  # distance outside that side
-        pad = torch.clamp(MAX_SHOULDER_SLOPE * (1 - start), min=0.0, max=0.7 * aspect_src)
-        reach = pad * (yp - start) / (1 - start).clamp_min(1e-3)
-        inside = (beyond > 0) & (beyond <= reach) & (yp <= 1) & (start < 1.5)
-        out = torch.where(inside, torch.ones_like(out), out)
-    return out
+SIDES = ("left", "right", "top", "bottom")
 
 
 def _rotation(theta: np.ndarray) -> np.ndarray:
@@ -146,6 +130,79 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     )
 
 
+def _frames(n: int, canvas_hw, src_aspect: float, rng, cfg: AugmentConfig) -> list[Placement]:
+    frames = []
+    ch, cw = canvas_hw
+    for _ in range(n):
+        a = float(rng.choice(cfg.frame_aspects))
+        if a < 0:
+            frames.append(placement((ch, cw), (ch, cw)))
+        else:
+            a = a or src_aspect
+            frames.append(placement((1000, round(1000 * a)), (ch, cw)))
+    return frames
+
+
+def frame_mask(frames: list[Placement], canvas_hw, device) -> torch.Tensor:
+    """N,1,H,W float: 1 on the canvas pixels inside each sample's frame, 0 on the padding."""
+    ch, cw = canvas_hw
+    mask = torch.zeros(len(frames), 1, ch, cw, device=device)
+    for i, f in enumerate(frames):
+        mask[i, :, f.top : f.top + f.height, f.left : f.left + f.width] = 1.0
+    return mask
+
+
+def _real_geometry(n, fa, src_aspect, fullbody, rng, cfg):
+    """Affine (M, t) of real-photo samples: a zoomed, rotated crop of the photo."""
+    cover = np.maximum(1.0, fa / src_aspect)
+    # Zooming out (below cover) widens the view sideways only; vertically the photo still covers.
+    s = np.maximum(1.0, cover * _uniform(rng, cfg.zoom, n))
+    theta = np.deg2rad(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg, n))
+    M = _rotation(theta) / s[:, None, None]
+    tx_max = np.maximum(0.0, src_aspect - fa / s)
+    ty_max = np.maximum(0.0, 1.0 - 1.0 / s)
+    # Full-body photos: keep wide crops mostly on the upper body, as a webcam frames a person.
+    ty = rng.uniform(-1, 0.3, n) if fullbody else rng.uniform(-1, 1, n)
+    t = np.stack([rng.uniform(-1, 1, n) * tx_max, ty * ty_max], -1)
+    return M, t
+
+
+def _composite_geometry(n, fa, src_aspect, fullbody, cuts, flip, rng, cfg):
+    """Affine (M, t) of composites: the photo at height ``hp`` (photo half-height / frame
+    half-height) with every side that cuts the person at or beyond the frame's edge."""
+    if fullbody:
+        hp = _uniform(rng, cfg.fullbody_height, n)
+    else:
+        hp = _uniform(rng, cfg.portrait_height, n)
+    # Sides in the frame's orientation (a flipped photo's left side lands on the right).
+    left = np.where(flip < 0, cuts[:, 1], cuts[:, 0])
+    right = np.where(flip < 0, cuts[:, 0], cuts[:, 1])
+    top_cut, bottom_cut = cuts[:, 2], cuts[:, 3]
+    both = left & right
+    hp = np.where(both, np.maximum(hp, fa / src_aspect * rng.uniform(1.0, 1.1, n)), hp)
+    if fullbody:
+        top = rng.uniform(-1.0 - 0.15 * hp, -0.75)
+        top = np.where(top_cut, np.minimum(top, -1.0 - 0.02 * hp), top)
+        hp = np.where(bottom_cut, np.maximum(hp, (1.0 - top) / 2 + 0.02), hp)
+        cy = top + hp
+    else:
+        drop = rng.uniform(0.0, 0.12, n)
+        hp = np.where(top_cut, np.maximum(hp, 2.0 / (2.0 - drop) + 0.02), hp)
+        cy = 1.0 - hp + drop * hp  # the bottom at or below the frame's bottom
+    hw = hp * src_aspect
+    free = rng.uniform(-1, 1, n) * np.maximum(0.0, fa - 0.5 * hw)
+    inset = rng.uniform(0.0, 0.15, n) * hw
+    cx = np.select(
+        [both, left, right],
+        [rng.uniform(-1, 1, n) * np.maximum(0.0, hw - fa), hw - fa - inset, fa - hw + inset],
+        free,
+    )
+    theta = np.deg2rad(rng.uniform(-cfg.rotate_deg / 2, cfg.rotate_deg / 2, n))
+    M = _rotation(-theta) / hp[:, None, None]
+    t = -np.einsum("nij,nj->ni", M, np.stack([cx, cy], -1))
+    return M, t
+
+
 def render(
     images: torch.Tensor,
     alphas: torch.Tensor,
@@ -154,111 +211,114 @@ def render(
     rng: np.random.Generator,
     cfg: AugmentConfig,
     fullbody: bool = False,
-    shoulders: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    cuts: np.ndarray | None = None,
+    scenes: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Augmented canvases from one set's samples.
 
-    ``images`` N,3,H,W uint8 RGB; ``alphas`` N,1,H,W uint8; ``backgrounds`` M,3,Hb,Wb uint8.
-    ``shoulders`` (N,2, from :func:`shoulder_starts`) continues cut-off shoulders outward in
-    composites, where the photo's border is replicated into the frame.
-    Returns image N,3,h,w float in [0,1] and target alpha N,1,h,w float in [0,1].
+    ``images`` N,3,H,W uint8 RGB; ``alphas`` N,1,H,W uint8; ``backgrounds`` (wallpapers) and
+    ``scenes`` (person-free crops of real photos) M,3,Hb,Wb uint8. ``cuts`` (N,4 bool, from
+    :func:`vcam.training.data.cut_sides`) says which photo sides cut the person.
+    Returns image N,3,h,w float in [0,1], target alpha N,1,h,w float in [0,1] and the frame
+    mask N,1,h,w (1 inside the frame, 0 on the canvas padding).
     """
     n, device = images.shape[0], images.device
     src_aspect = images.shape[3] / images.shape[2]
-    ch, cw = canvas_hw
-    frames = []
-    for _ in range(n):
-        a = float(rng.choice(cfg.frame_aspects))
-        if a < 0:
-            frames.append(placement((ch, cw), (ch, cw)))
-        else:
-            a = a or src_aspect
-            frames.append(placement((1000, round(1000 * a)), (ch, cw)))
+    frames = _frames(n, canvas_hw, src_aspect, rng, cfg)
     X, Y, frame_aspect = _frame_grid(n, canvas_hw, frames, device)
     fa = frame_aspect.cpu().numpy()
+    if cuts is None:
+        cuts = np.zeros((n, 4), bool)
 
     composite = rng.random(n) < cfg.composite_prob
     flip = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-    M = np.zeros((n, 2, 2))
-    t = np.zeros((n, 2))
-    # Real photo: the frame is a zoomed, rotated crop of the photo (reference augmentation).
-    cover = np.maximum(1.0, fa / src_aspect)
-    s = cover * _uniform(rng, cfg.zoom, n)
-    theta = np.deg2rad(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg, n))
-    M_real = _rotation(theta) / s[:, None, None]
-    tx_max = np.maximum(0.0, src_aspect - fa / s)
-    ty_max = np.maximum(0.0, 1.0 - 1.0 / s)
-    # Full-body photos: keep wide crops mostly on the upper body, as a webcam frames a person.
-    ty = rng.uniform(-1, 0.3, n) if fullbody else rng.uniform(-1, 1, n)
-    t_real = np.stack([rng.uniform(-1, 1, n) * tx_max, ty * ty_max], -1)
-    # Composite: the photo placed in the frame at height hp (photo half-height / frame half-height).
-    if fullbody:
-        hp = _uniform(rng, cfg.fullbody_height, n)
-        top = rng.uniform(-1.0 - 0.15 * hp, -0.75)
-        cy = top + hp
-    else:
-        hp = _uniform(rng, cfg.portrait_height, n)
-        cy = 1.0 - hp + rng.uniform(0.0, 0.12, n) * hp
-    cx_max = np.maximum(0.0, fa - 0.5 * hp * src_aspect)
-    cx = rng.uniform(-1, 1, n) * cx_max
-    theta_c = np.deg2rad(rng.uniform(-cfg.rotate_deg / 2, cfg.rotate_deg / 2, n))
-    M_comp = _rotation(-theta_c) / hp[:, None, None]
-    t_comp = -np.einsum("nij,nj->ni", M_comp, np.stack([cx, cy], -1))
-    M[:] = np.where(composite[:, None, None], M_comp, M_real)
-    t[:] = np.where(composite[:, None], t_comp, t_real)
+    M_real, t_real = _real_geometry(n, fa, src_aspect, fullbody, rng, cfg)
+    M_comp, t_comp = _composite_geometry(n, fa, src_aspect, fullbody, cuts, flip, rng, cfg)
+    M = np.where(composite[:, None, None], M_comp, M_real)
+    t = np.where(composite[:, None], t_comp, t_real)
     M[:, 0, :] *= flip[:, None]
     t[:, 0] *= flip
 
     Mt = torch.from_numpy(M).float().to(device)
     tt = torch.from_numpy(t).float().to(device)
-    fg = _sample(images.float() / 255, Mt, tt, X, Y, src_aspect, "border")
-    alpha = _sample(alphas.float() / 255, Mt, tt, X, Y, src_aspect, "border")
+    # Beyond the photo the view is mirrored (textures continue; image and target agree).
+    fg = _sample(images.float() / 255, Mt, tt, X, Y, src_aspect, "reflection")
+    alpha = _sample(alphas.float() / 255, Mt, tt, X, Y, src_aspect, "reflection")
     if composite.any():
-        alpha_zero = _sample(alphas.float() / 255, Mt, tt, X, Y, src_aspect, "zeros")
-        if shoulders is not None:
-            xp, yp = _source_points(Mt, tt, X, Y)
-            # (xp, yp) are in the source photo's own coordinates, flipped or not.
-            extension = _shoulder_extension(xp, yp, src_aspect, shoulders.to(device))[:, None]
-            alpha_zero = torch.maximum(alpha_zero, extension * alpha)
+        # Beyond a side that does not cut the person there is background, not a mirror image.
+        xp, yp = _source_points(Mt, tt, X, Y)
+        cut = torch.from_numpy(cuts).to(device)[:, :, None, None]
+        keep = (
+            ((xp >= -src_aspect) | cut[:, 0])
+            & ((xp <= src_aspect) | cut[:, 1])
+            & ((yp >= -1) | cut[:, 2])
+            & ((yp <= 1) | cut[:, 3])
+        )
         sel = torch.from_numpy(composite).to(device)[:, None, None, None]
-        alpha = torch.where(sel, alpha_zero, alpha)
-        fg = _composite(fg, alpha, backgrounds, composite, X, Y, frame_aspect, rng, cfg)
+        alpha = torch.where(sel, alpha * keep[:, None].float(), alpha)
+        fg = _composite(fg, alpha, backgrounds, scenes, composite, X, Y, frame_aspect, rng, cfg)
     image = _photometric(fg, rng, cfg)
-    return image, alpha.clamp(0, 1)
+    return image, alpha.clamp(0, 1), frame_mask(frames, canvas_hw, device)
 
 
-def _composite(fg, alpha, backgrounds, composite, X, Y, frame_aspect, rng, cfg):
-    """Paste the selected samples onto random training backgrounds."""
-    idx = np.flatnonzero(composite)
-    k, device = len(idx), fg.device
-    bg_src = backgrounds[torch.from_numpy(rng.integers(0, len(backgrounds), k)).to(device)]
-    bg_aspect = backgrounds.shape[3] / backgrounds.shape[2]
-    fa = frame_aspect[idx].cpu().numpy()
-    s = np.maximum(1.0, fa / bg_aspect) * rng.uniform(1.0, 1.8, k)
-    M = np.eye(2)[None].repeat(k, 0) / s[:, None, None]
-    M[:, 0, :] *= np.where(rng.random(k) < 0.5, -1.0, 1.0)[:, None]
+def _background_views(source, count, X, Y, frame_aspect, rng):
+    """``count`` random views of ``source`` (M,3,Hb,Wb uint8) covering frames (X, Y)."""
+    device = X.device
+    picks = source[torch.from_numpy(rng.integers(0, len(source), count)).to(device)]
+    aspect = source.shape[3] / source.shape[2]
+    fa = frame_aspect.cpu().numpy()
+    s = np.maximum(1.0, fa / aspect) * rng.uniform(1.0, 1.8, count)
+    M = np.eye(2)[None].repeat(count, 0) / s[:, None, None]
+    M[:, 0, :] *= np.where(rng.random(count) < 0.5, -1.0, 1.0)[:, None]
     t = np.stack(
         [
-            rng.uniform(-1, 1, k) * np.maximum(0, bg_aspect - fa / s),
-            rng.uniform(-1, 1, k) * np.maximum(0, 1 - 1 / s),
+            rng.uniform(-1, 1, count) * np.maximum(0, aspect - fa / s),
+            rng.uniform(-1, 1, count) * np.maximum(0, 1 - 1 / s),
         ],
         -1,
     )
-    sel = torch.from_numpy(idx).to(device)
-    bg = _sample(
-        bg_src.float() / 255,
+    return _sample(
+        picks.float() / 255,
         torch.from_numpy(M).float().to(device),
         torch.from_numpy(t).float().to(device),
-        X[sel],
-        Y[sel],
-        bg_aspect,
+        X,
+        Y,
+        aspect,
         "border",
     )
-    for j in range(k):
-        if rng.random() < cfg.background_blur_prob:
-            bg[j : j + 1] = _gaussian_blur(bg[j : j + 1], float(rng.uniform(1.0, 4.0)))
+
+
+def defringe(fg: torch.Tensor, alpha: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Foreground colours with the soft band's colours re-estimated from the confident person
+    nearby (a normalised blur), so a cut-out carries no fringe of its old background."""
+    inner = (alpha > 0.95).float()
+    weight = _gaussian_blur(inner, sigma)
+    spread = _gaussian_blur(fg * inner, sigma) / weight.clamp_min(1e-4)
+    band = (alpha <= 0.95) & (weight > 1e-3)
+    return torch.where(band, spread, fg)
+
+
+def _composite(fg, alpha, wallpapers, scenes, composite, X, Y, frame_aspect, rng, cfg):
+    """Paste the selected samples onto person-free scenes or wallpapers."""
+    idx = np.flatnonzero(composite)
+    k, device = len(idx), fg.device
+    use_scene = rng.random(k) < (cfg.scene_prob if scenes is not None and len(scenes) else 0.0)
+    sel = torch.from_numpy(idx).to(device)
+    Xs, Ys, fas = X[sel], Y[sel], frame_aspect[sel]
+    bg = torch.empty_like(fg[sel])
+    for source, chosen in ((scenes, use_scene), (wallpapers, ~use_scene)):
+        where = np.flatnonzero(chosen)
+        if len(where):
+            w = torch.from_numpy(where).to(device)
+            bg[w] = _background_views(source, len(where), Xs[w], Ys[w], fas[w], rng)
     a = alpha[sel]
-    person = fg[sel]
+    person = defringe(fg[sel], a, cfg.defringe_sigma)
+    for j in range(k):
+        draw = rng.random()
+        if draw < cfg.background_blur_prob:
+            bg[j : j + 1] = _gaussian_blur(bg[j : j + 1], float(rng.uniform(1.0, 4.0)))
+        elif draw < cfg.background_blur_prob + cfg.person_blur_prob:
+            person[j : j + 1] = _gaussian_blur(person[j : j + 1], float(rng.uniform(1.0, 2.5)))
     # Nudge the person's colours toward the background's (harmonisation).
     weight = a.sum((2, 3), keepdim=True).clamp_min(1.0)
     mean_fg = (person * a).sum((2, 3), keepdim=True) / weight
@@ -304,10 +364,13 @@ def _photometric(x: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) 
 
 
 def _jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG round trip of one C,H,W float image (on the CPU, with OpenCV)."""
-    array = (image.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    ok, data = cv2.imencode(".jpg", array, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    """JPEG round trip of one C,H,W float RGB image (on the CPU, with OpenCV, which encodes
+    BGR: the channels are swapped around it so chroma artefacts land where a camera puts them)."""
+    rgb = (image.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         return image
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    decoded = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     return torch.from_numpy(decoded).to(image.device).permute(2, 0, 1).float() / 255

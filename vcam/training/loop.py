@@ -1,9 +1,16 @@
 """The training loop: in-memory data, batched augmentation, checkpoints, resume, validation,
 curves; one process, or several under torchrun with DistributedDataParallel (gloo on the CPU,
-nccl on GPUs)."""
+nccl on GPUs).
+
+A run is a campaign: it resumes from ``last.pt`` by itself, saves at least every
+``checkpoint_minutes`` (atomically, so a kill at any moment loses minutes, not the run), logs
+progress with an ETA, can train most steps at small input sizes and the end at the shipped ones
+(``size_schedule``), and keeps an exponential moving average of the weights (``ema.pt`` beside
+the raw weights in each checkpoint)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -19,11 +26,14 @@ from torch.nn.parallel import DistributedDataParallel
 
 from vcam.fitting import fit, unfit
 from vcam.nets.mmnet import MMNet
-from vcam.training.augment import AugmentConfig, render, shoulder_starts
+from vcam.training.augment import AugmentConfig, render
+from vcam.training.consistency import ViewJitter, steadiness_loss
 from vcam.training.data import (
     PortraitSet,
     build_backgrounds,
+    build_scenes,
     build_set,
+    cut_sides,
     list_backgrounds,
     load_set,
     save_atomically,
@@ -67,13 +77,25 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     max_steps: int = 0  # stop after this many steps in this invocation (0: no limit)
-    # Temporal steadiness: a share of each batch is seen twice, the second time with fresh
-    # sensor noise (as consecutive frames of a still scene); the alphas should agree.
-    # Composites continue shoulders cut by a photo's side outward (as the evaluation set does).
-    extend_shoulders: bool = False
+    checkpoint_minutes: float = 5.0  # also save whenever this much time has passed
+    log_seconds: float = 60.0  # a progress line (step, images/s, ETA) this often
+    # Progressive resolution: [[until (share of all steps), [[h, w], ...]], ...]; the last entry
+    # should end at 1.0 with the shipped sizes. Empty: ``sizes`` throughout.
+    size_schedule: list = field(default_factory=list)
+    # Composite backgrounds from person-free crops of the training photos (real rooms, streets).
+    scene_backgrounds: bool = True
+    scene_size: tuple[int, int] = (192, 192)
+    # Temporal steadiness: a share of each batch is seen twice, the second view shifted by up to
+    # a few pixels, slightly scaled and rotated, with fresh noise and JPEG (as the next frame of
+    # a camera); the two alphas, warped onto each other, should agree.
     consistency_weight: float = 0.0
     consistency_fraction: float = 0.25
-    consistency_noise: float = 0.03
+    consistency_noise: float = 0.02
+    consistency_shift: float = 3.0  # pixels
+    consistency_scale: float = 0.03
+    consistency_rotate: float = 2.0  # degrees
+    consistency_jpeg_prob: float = 0.5
+    ema_decay: float = 0.0  # exponential moving average of the weights (0: off)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -91,7 +113,7 @@ class TrainConfig:
             raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
         if "sizes" in values:
             values["sizes"] = [tuple(s) for s in values["sizes"]]
-        for key in ("cache_size", "background_size"):
+        for key in ("cache_size", "background_size", "scene_size"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(loss=loss, augment=augment, **values)
@@ -136,6 +158,20 @@ def cached_backgrounds(cfg: TrainConfig) -> np.ndarray:
     return data
 
 
+def cached_scenes(cfg: TrainConfig) -> np.ndarray:
+    """Person-free crops of the training photos (validation photos left out), cached on disk."""
+    h, w = cfg.scene_size
+    names = "+".join(sorted(cfg.sets))
+    path = Path(cfg.cache_dir) / f"scenes-{names}-{h}x{w}-v{cfg.val_fraction}.npy"
+    if path.exists():
+        return np.load(path)
+    log.info("building the scene backgrounds %s (once)", path)
+    splits = [Path(cfg.data) / name / "train" for name in sorted(cfg.sets)]
+    data = build_scenes(splits, (h, w), cfg.val_fraction)
+    save_atomically(path, lambda file: np.save(file, data))
+    return data
+
+
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
     if images.ndim == 3:
         return torch.from_numpy(images)[:, None]
@@ -172,13 +208,18 @@ class Trainer:
             (_to_tensor(s.images).to(self.device), _to_tensor(s.alphas).to(self.device))
             for s in self.train_sets
         ]
-        self.shoulders = [
-            torch.from_numpy(shoulder_starts(s.alphas)).to(self.device)
-            if cfg.extend_shoulders
-            else None
-            for s in self.train_sets
-        ]
+        self.cuts = [cut_sides(s.alphas) for s in self.train_sets]
         self.backgrounds = _to_tensor(cached_backgrounds(cfg)).to(self.device)
+        self.scenes = (
+            _to_tensor(cached_scenes(cfg)).to(self.device) if cfg.scene_backgrounds else None
+        )
+        self.jitter = ViewJitter(
+            cfg.consistency_shift,
+            cfg.consistency_scale,
+            cfg.consistency_rotate,
+            cfg.consistency_noise,
+            cfg.consistency_jpeg_prob,
+        )
         total = sum(len(s) for s in self.train_sets)
         self.steps_per_epoch = max(1, total // (cfg.batch * self.world))
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -196,6 +237,10 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
+        self.ema = copy.deepcopy(self.net).eval() if cfg.ema_decay > 0 else None
+        if self.ema is not None:
+            for p in self.ema.parameters():
+                p.requires_grad_(False)
         self.step = 0
         self.history: list[dict] = []
         self.best_iou = -1.0
@@ -212,47 +257,64 @@ class Trainer:
 
     # -- batches
 
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def sizes_at(self, step: int) -> list[tuple[int, int]]:
+        """The input sizes trained at ``step`` (progressive resolution, or ``sizes``)."""
+        progress = step / max(1, self.total_steps)
+        for until, sizes in self.cfg.size_schedule:
+            if progress < until:
+                return [tuple(s) for s in sizes]
+        return self.cfg.sizes
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """An augmented batch: images, targets and the frame masks (0 on canvas padding)."""
         cfg = self.cfg
-        size = cfg.sizes[self.rng.integers(len(cfg.sizes))]
+        sizes = self.sizes_at(self.step)
+        size = sizes[self.rng.integers(len(sizes))]
         counts = self.rng.multinomial(cfg.batch, self.set_weights)
-        images, alphas = [], []
-        parts = zip(self.tensors, self.train_sets, self.shoulders, counts, strict=True)
-        for (imgs, als), data, shoulders, count in parts:
+        images, alphas, masks = [], [], []
+        parts = zip(self.tensors, self.train_sets, self.cuts, counts, strict=True)
+        for (imgs, als), data, cuts, count in parts:
             if not count:
                 continue
-            idx = torch.from_numpy(self.rng.integers(0, len(data), count)).to(self.device)
-            fullbody = data.name == "fullbody-ccp"
-            starts = shoulders[idx] if shoulders is not None else None
-            im, al = render(
-                imgs[idx], als[idx], self.backgrounds, size, self.rng, cfg.augment, fullbody, starts
+            picks = self.rng.integers(0, len(data), count)
+            idx = torch.from_numpy(picks).to(self.device)
+            im, al, mask = render(
+                imgs[idx],
+                als[idx],
+                self.backgrounds,
+                size,
+                self.rng,
+                cfg.augment,
+                data.name == "fullbody-ccp",
+                cuts[picks],
+                self.scenes,
             )
             images.append(im)
             alphas.append(al)
-        image, alpha = torch.cat(images), torch.cat(alphas)
+            masks.append(mask)
+        image, alpha, mask = torch.cat(images), torch.cat(alphas), torch.cat(masks)
         if cfg.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
-        return image, alpha
+        return image, alpha, mask
 
     def train_step(self) -> dict[str, float]:
         self.model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
-        image, target = self.batch()
+        image, target, mask = self.batch()
         cfg = self.cfg
         n = image.shape[0]
         k = round(n * cfg.consistency_fraction) if cfg.consistency_weight > 0 else 0
         if k:
-            sigma = torch.rand(k, 1, 1, 1, device=image.device) * cfg.consistency_noise
-            again = (image[:k] + torch.randn_like(image[:k]) * sigma).clamp(0, 1)
-            image = torch.cat([image, again])
+            second, grid = self.jitter(image[:k], self.rng)
+            image = torch.cat([image, second])
             if cfg.channels_last:
                 image = image.contiguous(memory_format=torch.channels_last)
         logits, aux = self.model(image)
-        loss, terms = mmnet_loss(logits[:n], aux[:n], target, image[:n], cfg.loss)
+        loss, terms = mmnet_loss(logits[:n], aux[:n], target, image[:n], cfg.loss, mask)
         if k:
             alpha = torch.softmax(logits, dim=1)[:, 1:2]
-            steadiness = (alpha[:k] - alpha[n:]).abs().mean()
+            steadiness = steadiness_loss(alpha[:k], alpha[n:], grid, mask[:k])
             weights = cfg.loss
             total_weight = weights.alpha + weights.comp + weights.grad + weights.kd + weights.aux
             loss = loss + cfg.consistency_weight * steadiness / total_weight
@@ -261,14 +323,34 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         self.step += 1
+        self.update_ema()
         terms["total"] = float(loss.detach())
         return terms
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Move the averaged weights toward the current ones (BatchNorm statistics copied)."""
+        if self.ema is None:
+            return
+        decay = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        for averaged, current in zip(self.ema.parameters(), self.net.parameters(), strict=True):
+            averaged.mul_(decay).add_(current.detach(), alpha=1 - decay)
+        for averaged, current in zip(self.ema.buffers(), self.net.buffers(), strict=True):
+            averaged.copy_(current)
+
+    @property
+    def shipped_net(self) -> MMNet:
+        """The weights a run ships and validates: the moving average when there is one."""
+        return self.ema if self.ema is not None else self.net
 
     # -- validation on held-out real photos, fitted exactly as the runtime fits frames
 
     @torch.no_grad()
     def validate(self, net: MMNet | None = None) -> dict[str, float]:
-        net = net or self.net
+        """IoU and MAD per shipped size on the held-out real photos (the shipped weights by
+        default)."""
+        net = net or self.shipped_net
+        was_training = net.training
         net.eval()
         results: dict[str, float] = {}
         for size in self.cfg.sizes:
@@ -296,20 +378,22 @@ class Trainer:
         results["val_iou"] = float(
             np.mean([v for k, v in results.items() if k.startswith("val_iou_")])
         )
+        net.train(was_training)
         return results
 
     @torch.no_grad()
-    def recalibrate_bn(self, count: int) -> None:
+    def recalibrate_bn(self, count: int, net: MMNet | None = None) -> None:
         """Recompute BatchNorm statistics on real photos (no composites), cumulative average."""
+        net = net or self.net
         if count <= 0:
             return
-        bns = [m for m in self.net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         saved = [m.momentum for m in bns]
         for m in bns:
             m.reset_running_stats()
             m.momentum = None
         aug = AugmentConfig(**{**asdict(self.cfg.augment), "composite_prob": 0.0})
-        self.net.train()
+        net.train()
         seen = 0
         while seen < count:
             size = self.cfg.sizes[seen // self.cfg.batch % len(self.cfg.sizes)]
@@ -322,27 +406,27 @@ class Trainer:
             ):
                 if n:
                     idx = torch.from_numpy(self.rng.integers(0, len(data), n)).to(self.device)
+                    fullbody = data.name == "fullbody-ccp"
                     images.append(
                         render(
-                            imgs[idx],
-                            als[idx],
-                            self.backgrounds,
-                            size,
-                            self.rng,
-                            aug,
-                            data.name == "fullbody-ccp",
+                            imgs[idx], als[idx], self.backgrounds, size, self.rng, aug, fullbody
                         )[0]
                     )
-            self.net(torch.cat(images))
+            batch = torch.cat(images)
+            if self.cfg.channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            net(batch)
             seen += self.cfg.batch
         for m, momentum in zip(bns, saved, strict=True):
             m.momentum = momentum
-        self.net.eval()
+        net.eval()
 
     # -- checkpoints
 
     def state(self) -> dict:
-        return {
+        """Everything a resume needs: ``model`` holds the trained weights, ``ema`` (when kept)
+        their moving average, which exports prefer."""
+        state = {
             "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "step": self.step,
@@ -352,16 +436,22 @@ class Trainer:
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        return state
 
     def save(self, name: str = "last.pt") -> Path:
         path = self.run_dir / name
         save_atomically(path, lambda file: torch.save(self.state(), file))
+        self.saved_at = time.monotonic()
         return path
 
     def resume(self, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=False)
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state.get("ema", state["model"]))
         self.step = state["step"]
         self.history = state["history"]
         self.best_iou = state.get("best_iou", -1.0)
@@ -370,51 +460,63 @@ class Trainer:
         else:
             self.rng = np.random.default_rng(self.cfg.seed + 1000 * self.rank + self.step)
         torch.set_rng_state(state["torch_rng"])
-        log.info("resumed %s at step %d", path, self.step)
+        log.info("resumed %s at step %d of %d", path, self.step, self.total_steps)
 
     # -- the run
+
+    def _progress(self, started_step: int, started_at: float) -> None:
+        """One log line: step, epoch, input sizes, images per second and the time left."""
+        done = self.step - started_step
+        elapsed = time.monotonic() - started_at
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = (self.total_steps - self.step) / rate if rate > 0 else float("inf")
+        sizes = ",".join(f"{h}x{w}" for h, w in self.sizes_at(self.step))
+        log.info(
+            "step %d/%d (epoch %d/%d, %s): %.1f images/s, ETA %s",
+            self.step,
+            self.total_steps,
+            self.step // self.steps_per_epoch + 1,
+            self.cfg.epochs,
+            sizes,
+            rate * self.cfg.batch * self.world,
+            _duration(left),
+        )
 
     def fit(self) -> Path:
         """Train to the configured number of epochs (resuming from last.pt), then finish."""
         last = self.run_dir / "last.pt"
         if last.exists():
             self.resume(last)
-        started = self.step
-        from tqdm import tqdm
-
+        started, started_at = self.step, time.monotonic()
+        self.saved_at = logged_at = started_at
         while self.step < self.total_steps:
             epoch = self.step // self.steps_per_epoch
             sums: dict[str, float] = {}
             count = 0
             epoch_start = time.time()
-            bar = tqdm(
-                total=self.steps_per_epoch,
-                initial=self.step % self.steps_per_epoch,
-                desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
-                disable=not self.is_main,
-                mininterval=5.0,
-                dynamic_ncols=True,
-            )
             while self.step < (epoch + 1) * self.steps_per_epoch:
                 terms = self.train_step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{terms['total']:.4f}", lr=f"{self.lr_at(self.step):.2e}")
-                if self.is_main and self.step % self.cfg.checkpoint_every == 0:
+                now = time.monotonic()
+                if self.is_main and now - logged_at >= self.cfg.log_seconds:
+                    self._progress(started, started_at)
+                    logged_at = now
+                due = self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0
+                overdue = now - self.saved_at >= 60 * self.cfg.checkpoint_minutes
+                if self.is_main and (due or overdue):
                     self.save()
                 if self.cfg.max_steps and self.step - started >= self.cfg.max_steps:
-                    bar.close()
                     if self.is_main:
                         self.save()
                     return last
-            bar.close()
             if self.is_main:
                 record = {
                     "epoch": epoch + 1,
                     "step": self.step,
                     "seconds": time.time() - epoch_start,
+                    "size": max(self.sizes_at(self.step - 1)),
                 }
                 record.update({f"train_{k}": v / max(1, count) for k, v in sums.items()})
                 record.update(self.validate())
@@ -429,8 +531,13 @@ class Trainer:
                 dist.barrier()
         if self.is_main:
             self.recalibrate_bn(self.cfg.recalibrate_bn)
+            if self.ema is not None:
+                self.recalibrate_bn(self.cfg.recalibrate_bn, self.ema)
             final = self.validate()
             final_record = {"final": True, "step": self.step, **final}
+            if self.ema is not None:
+                raw = self.validate(self.net)
+                final_record.update({f"raw_{k}": v for k, v in raw.items()})
             if not self.history or not self.history[-1].get("final"):
                 self.history.append(final_record)
             path = self.save("final.pt")
@@ -474,6 +581,13 @@ def write_curves(history: list[dict], run_dir: Path) -> None:
     fig.tight_layout()
     fig.savefig(run_dir / "curves.png", dpi=80)
     plt.close(fig)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "unknown"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _init_distributed(cfg: TrainConfig) -> tuple[int, int]:

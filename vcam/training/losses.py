@@ -32,30 +32,47 @@ class LossWeights:
     aux: float = 1.0
 
 
-def alpha_loss(alpha: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def masked_mean(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``values`` (N,C,H,W) over the pixels where ``mask`` (N,1,H,W, 0/1) is 1; the
+    plain mean without a mask."""
+    if mask is None:
+        return values.mean()
+    total = (values * mask).sum()
+    return total / (mask.sum() * values.shape[1]).clamp_min(1.0)
+
+
+def alpha_loss(
+    alpha: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean absolute difference of the alphas."""
-    return (alpha - target).abs().mean()
+    return masked_mean((alpha - target).abs(), mask)
 
 
-def comp_loss(alpha: torch.Tensor, target: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+def comp_loss(
+    alpha: torch.Tensor, target: torch.Tensor, image: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean absolute difference of the image multiplied by each alpha (image in [0, 1])."""
-    return (image * alpha - image * target).abs().mean()
+    return masked_mean((image * alpha - image * target).abs(), mask)
 
 
-def grad_loss(alpha: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def grad_loss(
+    alpha: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean absolute difference of the Sobel gradients (x and y, zero padding as TF's SAME).
 
     Convolution is linear, so one convolution of the difference gives both gradients' difference.
     """
     kernel = _SOBEL.to(alpha.dtype).to(alpha.device).unsqueeze(1)
     diff = F.conv2d((alpha - target).contiguous(), kernel, padding=1)
-    return diff.abs().mean()
+    return masked_mean(diff.abs(), mask)
 
 
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def soft_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cross-entropy of two-class logits N,2,H,W against soft labels [1 - t, t] (t: N,1,H,W)."""
     log_p = F.log_softmax(logits, dim=1)
-    return -(target * log_p[:, 1:2] + (1 - target) * log_p[:, 0:1]).mean()
+    return masked_mean(-(target * log_p[:, 1:2] + (1 - target) * log_p[:, 0:1]), mask)
 
 
 def aux_target(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -69,21 +86,25 @@ def mmnet_loss(
     target: torch.Tensor,
     image: torch.Tensor,
     weights: LossWeights,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total loss and each term's value."""
+    """Total loss and each term's value; ``mask`` (N,1,H,W) limits every term to the frame
+    (the canvas padding, which the runtime throws away, is left out)."""
     alpha = torch.softmax(logits, dim=1)[:, 1:2]
     terms: dict[str, tuple[float, torch.Tensor]] = {}
     if weights.alpha:
-        terms["alpha"] = (weights.alpha, alpha_loss(alpha, target))
+        terms["alpha"] = (weights.alpha, alpha_loss(alpha, target, mask))
     if weights.comp:
-        terms["comp"] = (weights.comp, comp_loss(alpha, target, image))
+        terms["comp"] = (weights.comp, comp_loss(alpha, target, image, mask))
     if weights.grad:
-        terms["grad"] = (weights.grad, grad_loss(alpha, target))
+        terms["grad"] = (weights.grad, grad_loss(alpha, target, mask))
     if weights.kd:
-        terms["kd"] = (weights.kd, soft_cross_entropy(logits, target))
+        terms["kd"] = (weights.kd, soft_cross_entropy(logits, target, mask))
     if weights.aux and aux_logits is not None:
-        small = aux_target(target, tuple(aux_logits.shape[2:]))
-        terms["aux"] = (weights.aux, soft_cross_entropy(aux_logits, small))
+        size = tuple(aux_logits.shape[2:])
+        small = aux_target(target, size)
+        small_mask = None if mask is None else (aux_target(mask, size) > 0.5).float()
+        terms["aux"] = (weights.aux, soft_cross_entropy(aux_logits, small, small_mask))
     if not terms:
         raise ValueError("every loss weight is zero")
     total = sum(w * v for w, v in terms.values()) / sum(w for w, _ in terms.values())
