@@ -3,13 +3,19 @@
 
     python scripts/evaluate.py --data ../shared/data \\
         --models models/mmnet-256.onnx models/mmnet-fast.onnx --peer general landscape \\
-        --sets shen-test hard16x9 flicker --out docs/eval/<name> [--limit N]
+        --out docs/eval/<name> [--sets ...] [--limit N]
 
-Sets: ``shen-test`` (portraits-shen2016/test, 600x800 photos), ``hard16x9`` (the same persons
-composited into 1280x720 frames at varied scales and positions over evaluation-only
-backgrounds) and ``flicker`` (30-frame synthetic clips; flicker figures). The hard set is built
-once into ``.cache/hardset`` (``--rebuild`` to force). Writes ``results.md`` and
-``results.json`` into ``--out`` and prints the table.
+Real footage first (the yardsticks):
+``shen-test`` (portraits-shen2016/test, 600x800 photos; also reported without the five test
+photos that duplicate training photos), ``talking-heads`` (real head-and-shoulders video, no
+labels: flicker on still pixels and visible jumps, per clip), and two probes for shortcuts:
+``blur-probe`` (IoU with the background blurred, the person blurred, the background sharpened;
+the first 96 shen-test photos) and ``shift-probe`` (alpha change for a 1- or 3-pixel shift and a
+JPEG re-save; every 5th of the first 100 frames of each talking-heads clip).
+Diagnostics (composites, never the yardstick): ``hard16x9`` (the test persons composited into
+1280x720 frames over evaluation-only backgrounds) and ``flicker`` (30-frame synthetic clips).
+The hard set is built once into ``.cache/hardset`` (``--rebuild`` to force). Writes
+``results.md`` and ``results.json`` into ``--out`` and prints the tables.
 """
 
 from __future__ import annotations
@@ -37,24 +43,37 @@ from vcam.evaluation.hardset import (  # noqa: E402
 )
 from vcam.evaluation.metrics import METRIC_NAMES  # noqa: E402
 from vcam.evaluation.peer import VARIANTS  # noqa: E402
+from vcam.evaluation.probes import (  # noqa: E402
+    blur_probe,
+    probe_frames,
+    shift_probe,
+)
 from vcam.evaluation.report import (  # noqa: E402
     evaluate_clips,
     evaluate_model,
-    markdown_table,
+    markdown_report,
     write_report,
 )
+from vcam.evaluation.video import evaluate_video, list_clips, read_clip  # noqa: E402
 
-SETS = ("shen-test", "hard16x9", "flicker")
+REAL_SETS = ("shen-test", "talking-heads", "blur-probe", "shift-probe")
+DIAGNOSTIC_SETS = ("hard16x9", "flicker")
+SETS = REAL_SETS + DIAGNOSTIC_SETS
+# Test photos of portraits-shen2016 that duplicate training photos (the set's official split):
+# 00971/00990, 01023/01016, 01175/00203, 01179/01182 (greyscale), 00320/00345.
+SHEN_TEST_DUPLICATES = ("00971", "01023", "01175", "01179", "00320")
+BLUR_PROBE_IMAGES = 96
 
 NOTES = """Metrics are over whole images at the ground truth's resolution (no trimap); lower is
-better except IoU. SAD, Grad and Conn are /1000 (Rhemann et al. 2009 as the DIM code computes
-them); MAD and Gauss grad are MMNet's; IoU thresholds both alphas at 0.5. On `flicker` the
-per-frame columns cover every clip frame (Grad, Conn, Gauss grad are skipped there for time);
-Flicker static is the mean absolute alpha change between consecutive frames where only sensor
-noise changed; dtSSD is 100 x RMS of (predicted - true) alpha change, over all consecutive
-frames. ms/frame is the median time of one prediction including resizing, on {threads}
-thread(s), {machine}; it is noisy on a shared machine, use scripts/benchmark.py for speed.
-Hard-set backgrounds: {backgrounds} (never used in training).
+better except IoU (and the blur probe's IoUs). SAD, Grad and Conn are /1000 (Rhemann et al.
+2009 as the DIM code computes them); MAD and Gauss grad are MMNet's; IoU thresholds both
+alphas at 0.5. On `flicker` (synthetic clips) the per-frame columns cover every clip frame
+(Grad, Conn, Gauss grad are skipped there for time); Flicker static is the mean absolute alpha
+change between consecutive frames where only sensor noise changed; dtSSD is 100 x RMS of
+(predicted - true) alpha change, over all consecutive frames. ms/frame is the median time of one
+prediction including resizing, on {threads} thread(s), {machine}; it is noisy on a shared
+machine, use scripts/benchmark.py for speed. Hard-set backgrounds: {backgrounds} (never used in
+training).
 """
 
 
@@ -73,6 +92,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--hard-frame", default="1280x720", help="hard-set frame size WxH (default 1280x720)"
     )
     parser.add_argument("--clip-length", type=int, default=30, help="frames per flicker clip")
+    parser.add_argument(
+        "--video-frames", type=int, default=150, help="frames per talking-heads clip (0: all)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if not args.models and not args.peer:
@@ -108,12 +130,31 @@ def run(args: argparse.Namespace) -> list[dict]:
         start = time.perf_counter()
         hard = ensure_hardset(args.data, args.hardset_dir, args.hard_config, args.rebuild)
         print(f"hard set ready in {time.perf_counter() - start:.0f} s: {hard.root}", flush=True)
+    shen = args.data / "portraits-shen2016" / "test"
+    clips = []
+    if {"talking-heads", "shift-probe"} & set(args.sets):
+        clips = list_clips(args.data / "talking-heads")[: args.limit]
+    probe_clips = None
     for set_name in args.sets:
         for predictor in predictors:
             start = time.perf_counter()
             if set_name == "shen-test":
-                pairs = load_pairs(args.data / "portraits-shen2016" / "test")
-                result = evaluate_model(predictor, pairs, METRIC_NAMES, args.limit)
+                pairs = load_pairs(shen)
+                result = evaluate_model(
+                    predictor, pairs, METRIC_NAMES, args.limit, SHEN_TEST_DUPLICATES
+                )
+            elif set_name == "talking-heads":
+                result = evaluate_video(predictor, clips, args.video_frames or None)
+            elif set_name == "blur-probe":
+                pairs = load_pairs(shen)[: args.limit or BLUR_PROBE_IMAGES]
+                result = {"count": len(pairs), "metrics": blur_probe(predictor, pairs)}
+            elif set_name == "shift-probe":
+                if probe_clips is None:
+                    probe_clips = probe_frames([read_clip(c, 100) for c in clips])
+                result = {
+                    "count": len(probe_clips),
+                    "metrics": shift_probe(predictor, probe_clips),
+                }
             elif set_name == "hard16x9":
                 result = evaluate_model(predictor, hard.frames, METRIC_NAMES, args.limit)
             else:
@@ -150,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     notes += f"\nTotal evaluation time: {time.perf_counter() - start:.0f} s"
     notes += f"{f' (--limit {args.limit})' if args.limit else ''}.\n"
     md, js = write_report(rows, args.out, notes)
-    print(markdown_table(rows))
+    print(markdown_report(rows))
     print(f"wrote {md} and {js}")
     return 0
 

@@ -56,11 +56,13 @@ def evaluate_model(
     dataset: Sequence[Pair],
     metrics: Sequence[str] = METRIC_NAMES,
     limit: int | None = None,
+    exclude: Sequence[str] = (),
 ) -> dict:
     """Mean metrics of ``predict_fn`` over the pairs of ``dataset`` (the first ``limit``).
 
     Returns ``{"count", "metrics": {name: mean}, "ms_per_frame" (median), "worst_iou"}``;
-    ``worst_iou`` lists the five lowest-IoU images (when IoU is measured).
+    ``worst_iou`` lists the five lowest-IoU images (when IoU is measured). With ``exclude``
+    (image names), also ``"metrics_excluding"``: the means without those images.
     """
     pairs = list(dataset)[:limit] if limit else list(dataset)
     if not pairs:
@@ -81,6 +83,12 @@ def evaluate_model(
         "metrics": {name: float(np.mean(v)) for name, v in values.items()},
         "ms_per_frame": statistics.median(times),
     }
+    if exclude:
+        kept = [i for i, pair in enumerate(pairs) if pair.name not in set(exclude)]
+        result["count_excluding"] = len(kept)
+        result["metrics_excluding"] = {
+            name: float(np.mean([v[i] for i in kept])) for name, v in values.items()
+        }
     if "iou" in values:
         order = np.argsort(values["iou"])[:5]
         result["worst_iou"] = [[pairs[i].name, round(values["iou"][i], 4)] for i in order]
@@ -146,16 +154,114 @@ def markdown_table(rows: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _simple_table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cells) + " |" for cells in lines]
+    return "\n".join(out) + "\n"
+
+
+def _real_video_table(rows: Sequence[dict]) -> str:
+    clips = sorted({name for row in rows for name in row.get("clips", {})})
+    header = ["Model", "Flicker (1e-3), mean"] + [f"{c} (1e-3)" for c in clips]
+    header += ["Jumps > 64 levels (% of pixels)", "Frames with jumps (%)"]
+    lines = []
+    for row in rows:
+        m = row["metrics"]
+        cells = [row["model"], f"{m['flicker'] * 1e3:.2f}"]
+        cells += [f"{row['clips'][c]['flicker'] * 1e3:.2f}" if c in row["clips"] else "-"
+                  for c in clips]  # fmt: skip
+        cells += [f"{m['jump_share'] * 100:.3f}", f"{m['jump_frames'] * 100:.1f}"]
+        lines.append(cells)
+    return _simple_table(header, lines)
+
+
+def _blur_probe_table(rows: Sequence[dict]) -> str:
+    header = ["Model", "IoU unchanged", "background blurred", "person blurred",
+              "background sharpened"]  # fmt: skip
+    lines = []
+    for row in rows:
+        m = row["metrics"]
+        cells = [row["model"], f"{m['none']:.4f}"]
+        for case in ("background_blurred", "person_blurred", "background_sharpened"):
+            cells.append(f"{m[case]:.4f} ({m[case + '_change']:+.4f})")
+        lines.append(cells)
+    return _simple_table(header, lines)
+
+
+def _shift_probe_table(rows: Sequence[dict]) -> str:
+    header = ["Model", "1-px shift (1e-3)", "3-px shift (1e-3)", "JPEG q80 (1e-3)"]
+    lines = [
+        [row["model"]]
+        + [f"{row['metrics'][k] * 1e3:.2f}" for k in ("shift_1px", "shift_3px", "jpeg_80")]
+        for row in rows
+    ]
+    return _simple_table(header, lines)
+
+
+def _without_duplicates_table(rows: Sequence[dict]) -> str:
+    header = ["Model", "N", "SAD", "MSE (1e-3)", "IoU"]
+    lines = []
+    for row in rows:
+        m = row["metrics_excluding"]
+        lines.append([row["model"], str(row["count_excluding"]), f"{m['sad']:.2f}",
+                      f"{m['mse'] * 1e3:.2f}", f"{m['iou']:.4f}"])  # fmt: skip
+    return _simple_table(header, lines)
+
+
+def markdown_report(rows: Sequence[dict]) -> str:
+    """The results as Markdown: real footage first (photos, video, shortcut probes), then the
+    composite diagnostics."""
+    by_set: dict[str, list[dict]] = {}
+    for row in rows:
+        by_set.setdefault(row["set"], []).append(row)
+    parts = []
+    if "shen-test" in by_set:
+        shen = by_set["shen-test"]
+        parts.append("## Real photos: portraits-shen2016/test\n\n" + markdown_table(shen))
+        if all("metrics_excluding" in r for r in shen):
+            parts.append(
+                "Without the test photos that duplicate training photos:\n\n"
+                + _without_duplicates_table(shen)
+            )
+    if "talking-heads" in by_set:
+        parts.append(
+            "## Real video: talking-heads (no labels)\n\n"
+            "Flicker: mean alpha change where the grey level changed by less than 2 levels; "
+            "jumps: alpha changes over 64 levels between consecutive frames.\n\n"
+            + _real_video_table(by_set["talking-heads"])
+        )
+    if "blur-probe" in by_set:
+        parts.append(
+            "## Shortcut probe: blur (IoU, change from unchanged)\n\n"
+            + _blur_probe_table(by_set["blur-probe"])
+        )
+    if "shift-probe" in by_set:
+        parts.append(
+            "## Shortcut probe: shift and JPEG (mean alpha change)\n\n"
+            + _shift_probe_table(by_set["shift-probe"])
+        )
+    diagnostics = [r for name in ("hard16x9", "flicker") for r in by_set.get(name, [])]
+    if diagnostics:
+        parts.append(
+            "## Diagnostics: composites (not a yardstick for real footage)\n\n"
+            + markdown_table(diagnostics)
+        )
+    return "\n".join(parts)
+
+
 def write_report(rows: Sequence[dict], out_dir: str | Path, notes: str = "") -> tuple[Path, Path]:
     """Write ``results.md`` and ``results.json`` into ``out_dir``; returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "results.md"
     js = out_dir / "results.json"
-    md.write_text("# Evaluation\n\n" + markdown_table(rows) + ("\n" + notes if notes else ""))
+    md.write_text("# Evaluation\n\n" + markdown_report(rows) + ("\n" + notes if notes else ""))
 
     def clean(row: dict) -> dict:
-        metrics = {k: (None if math.isnan(v) else v) for k, v in row["metrics"].items()}
+        metrics = {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in row["metrics"].items()
+        }
         return dict(row, metrics=metrics)
 
     payload = [clean(row) for row in rows]

@@ -1,0 +1,100 @@
+"""Model-level steadiness on real video (no labels): how much the alpha moves where the picture
+does not, and how often it jumps visibly.
+
+``flicker`` is the mean |alpha(t) - alpha(t-1)| over the pixels whose grey level changed by less
+than ``STILL_LEVELS`` between the two frames (x1000 in reports); ``jump_share`` the mean share of
+pixels whose alpha changed by more than ``JUMP`` (64 grey levels) between consecutive frames;
+``jump_frames`` the share of frames where more than ``JUMP_FRAME_SHARE`` of the pixels did.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vcam.evaluation.datasets import DatasetError
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+STILL_LEVELS = 2.0  # grey levels: a pixel that changed less is "still"
+JUMP = 64 / 255  # a visible alpha change
+JUMP_FRAME_SHARE = 0.005  # a frame "jumps" when more than 0.5% of its pixels do
+
+
+def read_clip(path: str | Path, max_frames: int | None = None) -> list[np.ndarray]:
+    """The frames of a video file as RGB uint8 arrays (the first ``max_frames``)."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DatasetError(f"{path}: cannot open the video")
+    frames = []
+    try:
+        while max_frames is None or len(frames) < max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    if len(frames) < 2:
+        raise DatasetError(f"{path}: fewer than two frames")
+    return frames
+
+
+def list_clips(folder: str | Path) -> list[Path]:
+    """The video files of a folder (``talking-heads``), sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} is not a folder")
+    clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mkv"))
+    if not clips:
+        raise DatasetError(f"{folder}: no video files")
+    return clips
+
+
+def steadiness(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> dict[str, float]:
+    """Flicker on still pixels and visible jumps of ``alphas`` (float, [0, 1]) over ``frames``."""
+    changes, shares = [], []
+    previous_grey = previous_alpha = None
+    for frame, alpha in zip(frames, alphas, strict=True):
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        alpha = np.asarray(alpha, np.float32)
+        if previous_alpha is not None:
+            delta = np.abs(alpha - previous_alpha)
+            still = np.abs(grey - previous_grey) < STILL_LEVELS
+            if still.any():
+                changes.append(float(delta[still].mean()))
+            shares.append(float((delta > JUMP).mean()))
+        previous_grey, previous_alpha = grey, alpha
+    shares_array = np.array(shares)
+    return {
+        "flicker": float(np.mean(changes)) if changes else float("nan"),
+        "jump_share": float(shares_array.mean()),
+        "jump_frames": float((shares_array > JUMP_FRAME_SHARE).mean()),
+    }
+
+
+def evaluate_video(
+    predict_fn: Predictor, clips: Sequence[str | Path], max_frames: int | None = None
+) -> dict:
+    """Steadiness of ``predict_fn`` on each clip (its own row) and on average over the clips."""
+    per_clip, times = {}, []
+    for path in clips:
+        frames = read_clip(path, max_frames)
+        alphas = []
+        for frame in frames:
+            start = time.perf_counter()
+            alphas.append(predict_fn(frame))
+            times.append((time.perf_counter() - start) * 1000.0)
+        per_clip[Path(path).stem] = {"frames": len(frames), **steadiness(frames, alphas)}
+    keys = ("flicker", "jump_share", "jump_frames")
+    mean = {k: float(np.mean([c[k] for c in per_clip.values()])) for k in keys}
+    return {
+        "count": sum(c["frames"] for c in per_clip.values()),
+        "clips": per_clip,
+        "metrics": mean,
+        "ms_per_frame": statistics.median(times),
+    }
