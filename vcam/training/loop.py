@@ -96,6 +96,10 @@ class TrainConfig:
     consistency_rotate: float = 2.0  # degrees
     consistency_jpeg_prob: float = 0.5
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off)
+    # Train from a data pack (vcam.training.pack) instead of ``data`` and the cache.
+    pack: str = ""
+    # End the run early (then finish as usual) once it has trained this long (0: no limit).
+    max_minutes: float = 0.0
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -172,6 +176,25 @@ def cached_scenes(cfg: TrainConfig) -> np.ndarray:
     return data
 
 
+def load_data(cfg: TrainConfig) -> tuple[list[PortraitSet], np.ndarray, np.ndarray | None]:
+    """The configured sets (in ``cfg.sets`` order), the wallpapers and the scene backgrounds
+    (None when turned off): from the pack when there is one, else from the cache."""
+    if cfg.pack:
+        from vcam.training.pack import read_pack
+
+        packed, wallpapers, scenes = read_pack(cfg.pack)
+        by_name = {s.name: s for s in packed}
+        missing = [name for name in cfg.sets if name not in by_name]
+        if missing:
+            raise ValueError(f"{cfg.pack} holds no set {', '.join(missing)}")
+        sets = [by_name[name] for name in cfg.sets]
+    else:
+        sets = [cached_set(cfg, name) for name in cfg.sets]
+        wallpapers = cached_backgrounds(cfg)
+        scenes = cached_scenes(cfg) if cfg.scene_backgrounds else None
+    return sets, wallpapers, scenes if cfg.scene_backgrounds else None
+
+
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
     if images.ndim == 3:
         return torch.from_numpy(images)[:, None]
@@ -196,10 +219,11 @@ class Trainer:
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
+        full_sets, wallpapers, scenes = load_data(cfg)
         self.train_sets: list[PortraitSet] = []
         self.val_sets: list[PortraitSet] = []
-        for name in cfg.sets:
-            train, val = cached_set(cfg, name).split(cfg.val_fraction)
+        for data in full_sets:
+            train, val = data.split(cfg.val_fraction)
             self.train_sets.append(train)
             self.val_sets.append(val)
         self.set_weights = np.array(list(cfg.sets.values()), dtype=np.float64)
@@ -209,10 +233,8 @@ class Trainer:
             for s in self.train_sets
         ]
         self.cuts = [cut_sides(s.alphas) for s in self.train_sets]
-        self.backgrounds = _to_tensor(cached_backgrounds(cfg)).to(self.device)
-        self.scenes = (
-            _to_tensor(cached_scenes(cfg)).to(self.device) if cfg.scene_backgrounds else None
-        )
+        self.backgrounds = _to_tensor(wallpapers).to(self.device)
+        self.scenes = _to_tensor(scenes).to(self.device) if scenes is not None else None
         self.jitter = ViewJitter(
             cfg.consistency_shift,
             cfg.consistency_scale,
@@ -494,12 +516,16 @@ class Trainer:
             sums: dict[str, float] = {}
             count = 0
             epoch_start = time.time()
-            while self.step < (epoch + 1) * self.steps_per_epoch:
+            while self.step < min((epoch + 1) * self.steps_per_epoch, self.total_steps):
                 terms = self.train_step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 now = time.monotonic()
+                if self.cfg.max_minutes and now - started_at >= 60 * self.cfg.max_minutes:
+                    log.info("time budget of %.1f min reached at step %d: finishing",
+                             self.cfg.max_minutes, self.step)  # fmt: skip
+                    self.total_steps = self.step
                 if self.is_main and now - logged_at >= self.cfg.log_seconds:
                     self._progress(started, started_at)
                     logged_at = now
