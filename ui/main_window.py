@@ -86,6 +86,7 @@ ERROR_HOLD_S = 8.0  # an error stays in the status line at least this long
 SIDEBAR_WIDTH = 372
 NAME_WIDTH = 190  # pixels: a longer file name in a list is shortened in the middle
 RECORDING_NAME = "vcam-%Y%m%d-%H%M%S"  # a new recording's name (time.strftime) without suffix
+RECORDING_HINT = "vcam-<date>-<time>.mp4"  # the same, as the panel names it before it exists
 
 IMAGE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.avi *.mkv *.webm)"
 INPUT_FILTER = "Videos and images (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.png *.jpg *.jpeg)"
@@ -422,9 +423,7 @@ class MainWindow(QMainWindow):
         self.device_combo.lineEdit().editingFinished.connect(self._on_device_typed)
         self.device_row = section.add_row("Device", self.device_combo)
         self.output_path = QLineEdit()
-        self.output_path.setPlaceholderText(
-            str(recordings_folder() / "vcam-<date>-<time>.mp4")  # see new_recording_path
-        )
+        self.output_path.setPlaceholderText(str(recordings_folder() / RECORDING_HINT))
         self.output_path.setToolTip("Empty: each recording gets a new dated file here")
         self.output_path.editingFinished.connect(self._on_output_path_typed)
         browse = QToolButton()
@@ -628,9 +627,10 @@ class MainWindow(QMainWindow):
             if not result.running:
                 self.preview.clear(result.error)
         else:  # what was asked runs: an earlier refusal or output problem is over
-            self._clear_message("settings", *(("output",) if self.output_on else ()))
+            self._clear_message("settings")
             if self.output_on:
                 self._output_error = ""
+                self._clear_message("output")
         self._sync_controls()
         self._refresh_output()
 
@@ -989,7 +989,7 @@ class MainWindow(QMainWindow):
             self.output_status.setText(f"Saved {self._saved_recording}")
             set_level(self.output_status, "ok")
         elif is_file:
-            where = s.output_path or str(recordings_folder() / "vcam-<date>-<time>.mp4")
+            where = s.output_path or str(recordings_folder() / RECORDING_HINT)
             self.output_status.setText(f"Recording is off · it will be saved to {where}")
             set_level(self.output_status, "")
         else:
