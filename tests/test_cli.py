@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from conftest import REPO, synthetic_frame, write_video
 
 from vcam.cli import build_parser, overrides
 from vcam.errors import SettingsError
+from vcam.settings import Settings, save_settings
 
 
 @pytest.fixture
@@ -273,3 +275,158 @@ def test_overrides_map_options_to_settings():
     with pytest.raises(SettingsError, match="background: 'sparkles'"):
         overrides(args)
     assert np.dtype(np.uint8)  # numpy is importable next to the CLI
+
+
+# -- issue 14: what a new user hit ---------------------------------------------------------
+
+
+@pytest.fixture
+def long_clip(tmp_path) -> Path:
+    """600 small frames: long enough that `vcam matte` is still busy when a signal comes."""
+    return write_video(tmp_path / "long.avi", frames=600, size=(320, 180), fps=30.0)
+
+
+def start(env, cwd, *args) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vcam", *map(str, args)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A child must not inherit an ignored SIGINT (as from a non-interactive shell's "&").
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
+def test_matte_stops_on_a_signal_and_keeps_what_it_did_as_partial(
+    env, tmp_path, long_clip, name, code
+):
+    if not hasattr(signal, name):
+        pytest.skip(f"no {name} here")
+    out = tmp_path / "out.avi"
+    partial = tmp_path / "out.partial.avi"
+    process = start(env, tmp_path, "matte", long_clip, out, "--background", "#00ff00")
+    deadline = time.monotonic() + 120  # a cold numba cache on a loaded machine: a minute
+    while not partial.exists() or partial.stat().st_size < 60_000:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "vcam matte wrote nothing in 120 s"
+        time.sleep(0.05)
+    assert not out.exists(), "the final name is only used for a complete file"
+    sent = time.monotonic()
+    process.send_signal(getattr(signal, name))
+    stdout, stderr = process.communicate(timeout=30)
+    elapsed = time.monotonic() - sent
+    assert process.returncode == code, stderr
+    assert elapsed < 2.0, f"{name}: {elapsed:.2f} s to stop"
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("vcam: interrupted after ") and last.endswith(f"kept them in {partial}")
+    done = int(last.split("after ")[1].split(" ")[0])
+    assert "of 600;" in last and 0 < done < 600
+    assert not out.exists()
+    assert frame_count(partial) == done  # finished properly: it plays
+
+
+def test_matte_without_a_signal_renames_the_complete_file(env, tmp_path, red_model):
+    clip = write_video(tmp_path / "in.avi", frames=5)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an older result")
+    result = vcam(env, "matte", clip, out, "--model", red_model)
+    assert result.returncode == 0, result.stderr
+    assert frame_count(out) == 5 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.avi",
+        "models",
+        "out.mp4",
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("matte", "IN", "OUT", "--frames", 0),
+        ("matte", "IN", "OUT", "--frames", -3),
+        ("run", "--sample", "--output", "OUT", "--duration", 0),
+        ("demo", "--output", "OUT", "--duration", -1),
+    ],
+)
+def test_counts_and_durations_below_one_are_rejected(env, tmp_path, args):
+    clip = write_video(tmp_path / "in.avi", frames=3)
+    out = tmp_path / "out.mp4"
+    args = [clip if a == "IN" else out if a == "OUT" else a for a in args]
+    name = "frames" if "--frames" in args else "duration"
+    assert_one_line_error(vcam(env, *args, cwd=tmp_path), 2, f"--{name}:", "above 0")
+    assert not out.exists() and not (tmp_path / "out.partial.mp4").exists()
+
+
+def test_matte_summary_gives_the_rate_and_counts_one_frame_right(env, tmp_path, red_model):
+    clip = write_video(tmp_path / "in.avi", frames=4)
+    result = vcam(env, "matte", clip, tmp_path / "out.avi", "--model", red_model)
+    line = result.stdout.strip()
+    assert line.startswith("vcam: 4 frames to ") and line.endswith(" fps)"), line
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), synthetic_frame(0))
+    result = vcam(env, "matte", still, tmp_path / "cut.png", "--model", red_model, "--cutout")
+    assert result.stdout.startswith("vcam: 1 frame to "), result.stdout
+
+
+def test_the_progress_bar_shows_the_rate_and_the_time_left():
+    from vcam.cli import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    bar = ProgressBar(terminal)
+    bar(1, 100)
+    bar.last = 0.0  # not held back by the 0.1 s refresh limit
+    start_time, _ = bar._first
+    assert bar.line(41, 100, start_time + 2.0) == (
+        "[############..................] 41/100 frames · 20.0 fps · 3 s left"
+    )
+    assert bar.line(41, None, start_time + 2.0) == "41 frames · 20.0 fps"
+    bar(100, 100)  # the last frame is always drawn
+    bar.close()
+    drawn = terminal.getvalue()
+    assert "\r[##############################] 100/100 frames" in drawn and " left" in drawn
+    assert drawn.endswith("\n")
+
+
+def test_saved_look_settings_are_named_in_one_line(env, config_dir, tmp_path, red_model):
+    save_settings(Settings(blur_strength=40, feather=6.0, output="none"))
+    clip = write_video(tmp_path / "in.avi", frames=2)
+    result = vcam(env, "matte", clip, tmp_path / "o.avi", "--model", red_model)
+    notes = [line for line in result.stderr.splitlines() if "saved settings" in line]
+    assert notes == [
+        f"vcam: saved settings from {config_dir / 'settings.json'}: feather 6.0, "
+        "blur_strength 40 (options override them)"
+    ]
+    result = vcam(env, "matte", clip, tmp_path / "o.avi", "--model", red_model, "--blur", 40)
+    assert "blur_strength" not in result.stderr and "feather 6.0" in result.stderr
+
+
+def test_the_first_run_says_it_prepares_the_kernels_once(env, tmp_path, red_model):
+    """A fresh numba cache (as after installing): one line says why the start takes seconds;
+    the next run loads the cache and says nothing."""
+    env = dict(env, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), synthetic_frame(0))
+    first = vcam(env, "matte", still, tmp_path / "a.png", "--model", red_model, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.splitlines() == [
+        "vcam: preparing the fast kernels once, about 10 s (after installing or updating)"
+    ]
+    second = vcam(env, "matte", still, tmp_path / "b.png", "--model", red_model)
+    assert second.returncode == 0 and second.stderr == ""
+
+
+def test_the_files_the_run_command_leaves_are_ignored_by_git():
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in ("vcam-sample.mp4", "vcam-output.mp4"):
+        result = subprocess.run(
+            ["git", "check-ignore", "-q", name], cwd=REPO, capture_output=True, timeout=30
+        )
+        assert result.returncode == 0, f"{name} is not ignored by git"

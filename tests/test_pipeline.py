@@ -20,6 +20,7 @@ from vcam.errors import (
     InputError,
     ModelError,
     OutputError,
+    SettingsError,
     VirtualCameraError,
 )
 from vcam.pipeline import Pipeline, Status, convert_video
@@ -408,6 +409,67 @@ def test_convert_errors(red_model, tmp_path, sample_video):
         convert_video(sample_video, sample_video, settings)
     with pytest.raises(OutputError, match="does not exist"):
         convert_video(sample_video, tmp_path / "no" / "o.mp4", settings)
+
+
+def test_the_kernels_are_ready_before_the_capture_starts(red_model, sample_video, monkeypatch):
+    """A first run compiles numba's kernels for seconds: that happens before the camera is
+    read, so no frame is dropped while they compile."""
+    import vcam.pipeline
+
+    events = []
+    real_warm_up = vcam.pipeline.warm_up
+    monkeypatch.setattr(
+        vcam.pipeline, "warm_up", lambda: (real_warm_up(), events.append("kernels ready"))
+    )
+    source = VideoSource(sample_video, loop=True, live=True)
+    real_start = source.start
+    source.start = lambda: (events.append("capture starts"), real_start())
+    with Pipeline(base_settings(red_model), source=source):
+        pass
+    assert events[:2] == ["kernels ready", "capture starts"] and events.count("kernels ready") == 1
+
+
+def test_a_stopped_conversion_keeps_its_frames_as_partial_files(red_model, tmp_path):
+    clip = write_video(tmp_path / "in.avi", frames=9)
+    out, alpha = tmp_path / "out.mp4", tmp_path / "alpha.avi"
+    stop = threading.Event()
+
+    def stop_at_four(done: int, total: int | None) -> None:
+        if done == 4:
+            stop.set()
+
+    report = convert_video(
+        clip, out, base_settings(red_model), alpha_path=alpha, progress=stop_at_four, stop=stop
+    )
+    partial = (tmp_path / "out.partial.mp4", tmp_path / "alpha.partial.avi")
+    assert report.interrupted and (report.frames, report.total) == (4, 9)
+    assert report.outputs == partial and not out.exists() and not alpha.exists()
+    for path in partial:
+        assert int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    stop.set()  # set before the first frame: nothing worth keeping is left behind
+    report = convert_video(clip, out, base_settings(red_model), stop=stop)
+    assert report.interrupted and report.frames == 0 and report.outputs == ()
+    assert not out.exists() and not partial[0].exists()
+
+
+def test_a_failed_conversion_leaves_no_file_and_keeps_the_old_one(red_model, tmp_path):
+    clip = write_video(tmp_path / "in.avi", frames=9)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"last week's result")
+
+    def fail_at_three(done: int, total: int | None) -> None:
+        if done == 3:
+            raise KeyboardInterrupt  # also a second Ctrl-C
+
+    with pytest.raises(KeyboardInterrupt):
+        convert_video(clip, out, base_settings(red_model), progress=fail_at_three)
+    assert out.read_bytes() == b"last week's result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi", "out.mp4"]
+    report = convert_video(clip, out, base_settings(red_model))  # complete: replaced
+    assert not report.interrupted and report.outputs == (out,)
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 9
+    with pytest.raises(SettingsError, match="frames: 0 is not a frame count"):
+        convert_video(clip, out, base_settings(red_model), max_frames=0)
 
 
 def test_frame_worker_and_model_threads_follow_the_settings(red_model, sample_video):

@@ -319,3 +319,27 @@ def test_concurrent_saves_never_leave_a_torn_file(config_dir):
     assert not errors, errors[:3]
     assert load_settings() in versions
     assert [p.name for p in config_dir.iterdir()] == ["settings.json"]
+
+
+def test_the_panel_keeps_its_camera_and_output_apart_and_shares_the_look(config_dir):
+    from vcam.settings import PANEL_FIELDS, load_panel_settings, save_panel_settings
+
+    save_settings(Settings(camera="/dev/video2", output="none", blur_strength=9))  # --save
+    assert load_panel_settings().camera == "/dev/video2"  # before the panel saved: the same
+    save_panel_settings(Settings(camera="5", output="file", mirror=True, blur_strength=40))
+    command_line = load_settings()
+    assert (command_line.camera, command_line.output, command_line.mirror) == (
+        "/dev/video2",
+        "none",
+        False,
+    )
+    assert command_line.blur_strength == 40  # the look is shared
+    panel = load_panel_settings()
+    assert (panel.camera, panel.output, panel.mirror, panel.blur_strength) == (
+        "5",
+        "file",
+        True,
+        40,
+    )
+    own = json.loads((config_dir / "settings.panel.json").read_text())
+    assert sorted(own) == sorted(PANEL_FIELDS)

@@ -23,12 +23,18 @@ pytest.importorskip("PyQt6.QtWidgets")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 from PyQt6.QtCore import QPoint, QRectF, Qt, QTimer  # noqa: E402
-from PyQt6.QtWidgets import QApplication, QLabel, QSystemTrayIcon  # noqa: E402
+from PyQt6.QtWidgets import QApplication, QLabel, QScrollArea, QSystemTrayIcon  # noqa: E402
 
 import ui.worker  # noqa: E402
 from ui.main_window import MainWindow  # noqa: E402
 from ui.preview import FrameMailbox, compose, fitted_rect  # noqa: E402
-from vcam.settings import Settings, load_settings, save_settings, settings_path  # noqa: E402
+from vcam.settings import (  # noqa: E402
+    Settings,
+    load_panel_settings,
+    load_settings,
+    save_settings,
+    settings_path,
+)
 from vcam.sinks import OutputFrame, loopback_devices  # noqa: E402
 
 WAIT_MS = 15000  # generous: the machine is shared with training; normally well under a second
@@ -272,7 +278,7 @@ def test_preview_is_fitted_inside_the_widget(qtbot, open_window):
 # controls -> engine settings -> settings file
 
 
-def test_source_controls_change_the_engine_settings(qtbot, open_window, tmp_path):
+def test_source_controls_change_the_engine_settings(qtbot, open_window, tmp_path, sample_video):
     window = open_window()
     wait_running(qtbot, window)
     window.mirror.click()
@@ -290,9 +296,11 @@ def test_source_controls_change_the_engine_settings(qtbot, open_window, tmp_path
     wait_settings(qtbot, window, source="video", input_path=str(other))
     wait_frames(qtbot, window)
     window.save_now()
-    saved = load_settings(settings_path(), strict=True)
+    saved = load_panel_settings()  # the Source card is the panel's own
     assert (saved.mirror, saved.width, saved.height, saved.fps) == (True, 640, 360, 15.0)
     assert (saved.source, saved.input_path) == ("video", str(other))
+    shared = load_settings(settings_path(), strict=True)  # what `vcam run` reads: as it was
+    assert (shared.mirror, shared.width, shared.input_path) == (False, 1280, str(sample_video))
 
 
 def test_background_controls_change_the_engine_settings(qtbot, open_window, tmp_path):
@@ -399,12 +407,14 @@ def test_output_controls_are_saved(qtbot, open_window, tmp_path):
     window.device_combo.setEditText("/dev/video9")
     window.device_combo.lineEdit().editingFinished.emit()
     window.save_now()
-    saved = load_settings(settings_path(), strict=True)
+    saved = load_panel_settings()
     assert (saved.output, saved.output_path, saved.virtual_device) == (
         "virtual",
         str(target),
         "/dev/video9",
     )
+    shared = load_settings(settings_path(), strict=True)
+    assert (shared.output_path, shared.virtual_device) == ("", "")
     # Not started: the pipeline runs the preview only, with the other settings.
     assert window.engine.pipeline.settings.output == "none"
     wait_settings(qtbot, window, virtual_device="/dev/video9", output_path=str(target))
@@ -593,7 +603,7 @@ def test_no_camera_found_offers_the_sample_and_files(qtbot, open_window, sample_
     assert window.engine.pipeline.settings.source == "sample"
     wait_message(qtbot, window, "No camera found")
     window.save_now()
-    assert load_settings(settings_path(), strict=True).source == "camera"  # not overwritten
+    assert load_panel_settings().source == "camera"  # not overwritten by the stand-in
     window.ask_open_file = lambda *args: str(sample_video)
     choose(combo, "open:")
     wait_settings(qtbot, window, source="video", input_path=str(sample_video))
@@ -647,7 +657,7 @@ def test_wait_for_camera_shows_a_notice_until_the_camera_is_plugged_in(
     divider = shown.pixelColor(int(target.center().x()), int(target.top() + 6))
     assert divider.lightness() < 100, "the split divider is drawn over the card"
     window.save_now()
-    assert load_settings(settings_path(), strict=True).wait_for_camera  # kept for next time
+    assert load_panel_settings().wait_for_camera  # kept for next time
 
     write_video(tmp_path / "plugging.avi", frames=60).rename(camera)  # plugged in
     qtbot.waitUntil(lambda: "running" in states, timeout=WAIT_MS)
@@ -814,3 +824,170 @@ def test_output_frame_shapes_are_respected_by_the_preview(qtbot):
     image = widget.displayed_image()
     assert image is not None and image.width() == 160 and image.height() == 90
     assert widget.grab().toImage().pixelColor(200, 150).red() == 255
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 14: what a new user hit
+
+
+def wheel(widget, notches: int = -1) -> None:
+    """Turn the mouse wheel over the middle of ``widget`` (negative: towards the user)."""
+    from PyQt6.QtCore import QPointF
+    from PyQt6.QtGui import QWheelEvent
+
+    centre = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre)),
+        QPoint(0, 0),
+        QPoint(0, 120 * notches),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_wheel_scrolls_the_column_and_changes_no_setting_it_passes(qtbot, open_window):
+    window = open_window()
+    window.resize(window.minimumSize())
+    wait_running(qtbot, window)
+    column = window.findChild(QScrollArea, "sidebar").verticalScrollBar()
+    assert column.maximum() > 0, "the settings column does not scroll at this size"
+    controls = {
+        "feather": window.feather_slider.slider,
+        "smoothing": window.smoothing_slider.slider,
+        "threads": window.threads_spin,
+        "provider": window.provider_combo,
+        "camera": window.camera_combo,
+        "device": window.device_combo,
+    }
+    before = {
+        name: control.value() if hasattr(control, "value") else control.currentIndex()
+        for name, control in controls.items()
+    }
+    held = window.settings
+    for control in controls.values():
+        column.setValue(0)
+        wheel(control, -2)
+        assert column.value() > 0, f"{type(control).__name__}: the column did not scroll"
+    after = {
+        name: control.value() if hasattr(control, "value") else control.currentIndex()
+        for name, control in controls.items()
+    }
+    assert after == before and window.settings == held
+    window.save_now()
+    assert load_settings(settings_path(), strict=True).feather == held.feather
+    # Clicked (focused), a control takes the wheel as usual.
+    slider = window.feather_slider.slider
+    window.activateWindow()
+    slider.setFocus()
+    qtbot.waitUntil(slider.hasFocus, timeout=WAIT_MS)
+    column.setValue(0)
+    wheel(slider, 1)
+    assert slider.value() != before["feather"] and column.value() == 0
+    wait_settings(qtbot, window, feather=window.feather_slider.value())
+
+
+def test_long_file_names_never_widen_the_settings_column(qtbot, open_window, tmp_path):
+    window = open_window()
+    wait_running(qtbot, window)
+    scroll = window.findChild(QScrollArea, "sidebar")
+    width = scroll.viewport().width()
+    picture = tmp_path / ("lake-and-mountains-53941_1280" + "-and-a-very-long-name" * 3 + ".jpg")
+    cv2.imwrite(str(picture), np.full((90, 160, 3), (0, 200, 255), np.uint8))
+    clip = write_video(tmp_path / ("a-talk-recorded-in-the-office" + "-long" * 12 + ".avi"), 6)
+    window.ask_open_file = lambda *args: str(picture)
+    window.background_tiles.tiles["file"].click()
+    wait_settings(qtbot, window, background="image", background_path=str(picture))
+    window.ask_open_file = lambda *args: str(clip)
+    choose(window.camera_combo, "open:")
+    wait_settings(qtbot, window, source="video", input_path=str(clip))
+    wait_frames(qtbot, window)
+    QApplication.processEvents()
+    body = scroll.widget()
+    assert body.minimumSizeHint().width() <= width and body.width() <= width
+    for label in (window.feather_slider.value_label, window.threshold_slider.value_label):
+        right = label.mapTo(scroll.viewport(), QPoint(label.width(), 0)).x()
+        assert right <= width, "a slider's value is cut off"
+    shown = QLabel.text(window.background_file)  # as drawn: shortened in the middle
+    assert "…" in shown and shown.startswith("lake-and") and shown.endswith(".jpg")
+    assert window.background_file.toolTip() == str(picture)
+    index = window.camera_combo.currentIndex()
+    assert "…" in window.camera_combo.itemText(index)
+    assert window.camera_combo.itemData(index, Qt.ItemDataRole.ToolTipRole) == str(clip)
+
+
+def test_the_panels_camera_and_output_stay_out_of_the_command_line(
+    qtbot, open_window, sample_video
+):
+    """The Source and Output cards are the panel's own; the look and the model (Background,
+    Edges, Model) are shared with `vcam run` and `vcam matte` (README: Settings)."""
+    from vcam.cli import build_parser, effective_settings
+
+    window = open_window()  # settings.json: a video file into the virtual camera
+    wait_running(qtbot, window)
+    window.output_choice.select("file")
+    choose(window.camera_combo, "sample:")
+    window.mirror.click()
+    window.background_tiles.tiles["blur"].click()
+    window.feather_slider.slider.setValue(6)
+    wait_settings(qtbot, window, source="sample", mirror=True, background="blur", feather=3.0)
+    window.close()
+    run = effective_settings(build_parser().parse_args(["run"]))
+    assert (run.source, run.input_path, run.output, run.mirror) == (
+        "video",
+        str(sample_video),
+        "virtual",
+        False,
+    )
+    assert (run.background, run.feather) == ("blur", 3.0)
+    matte = effective_settings(build_parser().parse_args(["matte", "in.mp4", "out.mp4"]))
+    assert (matte.background, matte.feather, matte.mirror) == ("blur", 3.0, False)
+    second = open_window(save=False)  # the panel finds its own choices again
+    wait_running(qtbot, second)
+    assert second.output_choice.value() == "file" and second.mirror.isChecked()
+    assert second.camera_combo.currentData() == "sample:"
+    assert second.background_tiles.value() == "blur"
+
+
+def test_recordings_go_to_the_videos_folder_and_a_fixed_output_error_goes(
+    qtbot, open_window, tmp_path, monkeypatch
+):
+    if loopback_devices():
+        pytest.skip("this machine has a v4l2loopback device")
+    home = tmp_path / "home"
+    videos = home / "Videos"
+    videos.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    window = open_window()
+    wait_running(qtbot, window)
+    window.start_button.click()  # no virtual camera here: a red error
+    wait_message(qtbot, window, "virtual camera")
+    assert window.status_message.property("level") == "error"
+    window.output_choice.select("file")  # its cause is gone: so is the error
+    assert "virtual camera" not in window.status_message.text()
+    assert window.status_message.property("level") == ""
+    assert window.output_status.property("level") == ""
+    assert f"it will be saved to {videos}/vcam-<date>-<time>.mp4" in window.output_status.text()
+    window.start_button.click()
+    qtbot.waitUntil(lambda: window.start_button.text() == "Stop recording", timeout=WAIT_MS)
+    wait_frames(qtbot, window, 5)
+    (recording,) = videos.glob("vcam-*.mp4")
+    assert window.output_status.text() == f"● Live — recording to {recording}"
+    assert window.status_message.property("level") == ""
+    window.start_button.click()
+    qtbot.waitUntil(lambda: window.start_button.text() == "Start recording", timeout=WAIT_MS)
+    assert window.output_status.text() == f"Saved {recording}"
+    capture = cv2.VideoCapture(str(recording))
+    assert capture.read()[0]
+    capture.release()
+    recording.unlink()
+    videos.rmdir()  # no Videos folder: the home folder; a typed name goes there too
+    window.output_path.setText("talk.mp4")
+    window.output_path.editingFinished.emit()
+    assert window.settings.output_path == str(home / "talk.mp4")
+    assert window.output_path.text() == str(home / "talk.mp4")
+    assert not list(Path.cwd().glob("vcam-*.mp4"))  # never the launch folder

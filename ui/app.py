@@ -14,8 +14,7 @@ from PyQt6.QtWidgets import QApplication, QWidget
 
 from ui.main_window import MainWindow
 from ui.style import apply_style
-from vcam import load_settings
-from vcam.settings import settings_path
+from vcam.settings import load_panel_settings, settings_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,10 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     if args.settings:
         settings_file = Path(args.settings).expanduser()
-        settings = load_settings(settings_file, strict=settings_file.exists())
+        settings = load_panel_settings(settings_file, strict=settings_file.exists())
     else:
         settings_file = settings_path()
-        settings = load_settings()
+        settings = load_panel_settings()
     app = create_app()
     window = MainWindow(settings, settings_file)
     window.show()

@@ -1,10 +1,14 @@
 """The control panel window: a large live preview on the left, grouped settings on the right.
 
-Every control edits one ``vcam.Settings`` (``self.settings``, saved to the settings file the
-command line uses) and the change is applied live to the running ``vcam.Pipeline`` through
-the worker thread. A change the engine rejects (a bad background file, a missing model, no
-virtual camera) leaves the running stage as it was, puts the control back and shows the
-engine's one-line message in the status line.
+Every control edits one ``vcam.Settings`` (``self.settings``) and the change is applied live
+to the running ``vcam.Pipeline`` through the worker thread. The look and the model (the
+Background, Edges and Model cards) are saved to the settings file the command line uses; the
+camera and the output (the Source and Output cards) are the panel's own, saved beside it
+(``vcam.settings.save_panel_settings``): choosing them here never changes ``vcam run``.
+A change the engine rejects (a bad background file, a missing model, no virtual camera)
+leaves the running stage as it was, puts the control back and shows the engine's one-line
+message in the status line, until its cause is gone. Recordings go to the Videos folder
+(``recordings_folder``) unless a file is chosen; the panel shows the full path.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QSignalBlocker, Qt, QTimer
+from PyQt6.QtCore import QSignalBlocker, QStandardPaths, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QColor
 from PyQt6.QtWidgets import (
     QColorDialog,
@@ -26,6 +30,7 @@ from PyQt6.QtWidgets import (
     QMenu,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSystemTrayIcon,
     QToolButton,
     QVBoxLayout,
@@ -47,10 +52,16 @@ from ui.widgets import (
     ValueSlider,
 )
 from ui.worker import ApplyResult, Engine, one_line, status_text, warning_text
-from vcam import Settings, SettingsError, VcamError, load_settings, resolve_model, save_settings
+from vcam import Settings, SettingsError, VcamError, resolve_model
 from vcam.backgrounds import presets
 from vcam.matting import available_providers
-from vcam.settings import PROVIDERS, field_names, settings_path
+from vcam.settings import (
+    PROVIDERS,
+    field_names,
+    load_panel_settings,
+    save_panel_settings,
+    settings_path,
+)
 from vcam.sinks import VirtualCameraSink, loopback_devices
 
 log = logging.getLogger(__name__)
@@ -73,6 +84,9 @@ SAVE_DELAY_MS = 400
 STATS_INTERVAL_MS = 500
 ERROR_HOLD_S = 8.0  # an error stays in the status line at least this long
 SIDEBAR_WIDTH = 372
+NAME_WIDTH = 190  # pixels: a longer file name in a list is shortened in the middle
+RECORDING_NAME = "vcam-%Y%m%d-%H%M%S"  # a new recording's name (time.strftime) without suffix
+RECORDING_HINT = "vcam-<date>-<time>.mp4"  # the same, as the panel names it before it exists
 
 IMAGE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.avi *.mkv *.webm)"
 INPUT_FILTER = "Videos and images (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.png *.jpg *.jpeg)"
@@ -80,6 +94,21 @@ INPUT_FILTER = "Videos and images (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.png *.
 
 def _source_kind(path: str) -> str:
     return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
+
+
+def recordings_folder() -> Path:
+    """Where the panel's recordings go unless the user chose a file: the Videos folder
+    (QStandardPaths' movies folder) when it exists, else the home folder."""
+    videos = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation)
+    if videos and Path(videos).is_dir():
+        return Path(videos)
+    return Path.home()
+
+
+def new_recording_path(kind: str = "file") -> Path:
+    """A fresh, dated file (or PNG folder, for ``kind`` "png") in the recordings folder."""
+    name = time.strftime(RECORDING_NAME)
+    return recordings_folder() / (f"{name}.mp4" if kind == "file" else f"{name}-frames")
 
 
 def _camera_key(device: object) -> str:
@@ -119,7 +148,9 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.settings_file = Path(settings_file) if settings_file else settings_path()
-        self.settings = settings if settings is not None else load_settings(self.settings_file)
+        if settings is None:
+            settings = load_panel_settings(self.settings_file)
+        self.settings = settings
         self.output_on = False  # the user wants the virtual camera (or file) running
         self._output_pending = False
         self._output_error = ""
@@ -127,6 +158,10 @@ class MainWindow(QMainWindow):
         self._cameras: list = []
         self._cameras_known = False
         self._error_until = 0.0
+        self._message_cause = ""  # what the error or warning in the status line is about
+        self._news = ""  # the latest ordinary message (shown again when an error is cleared)
+        self._recording: Path | None = None  # the file being recorded (a dated one by default)
+        self._saved_recording: Path | None = None  # the last finished recording
         self._may_restart = False  # one automatic restart after a run fails
         self._last_file_background = ""
         self.tray: QSystemTrayIcon | None = None
@@ -144,6 +179,8 @@ class MainWindow(QMainWindow):
         self._save_timer.timeout.connect(self.save_now)
         self._stats_timer = QTimer(self, interval=STATS_INTERVAL_MS)
         self._stats_timer.timeout.connect(self._show_stats)
+        self._clear_timer = QTimer(self, singleShot=True)  # see _clear_message(later=True)
+        self._clear_timer.timeout.connect(lambda: self._clear_message("run", later=True))
 
         self.engine = Engine(self._target(), self)
         self.engine.mailbox.ready.connect(self._show_frame)
@@ -285,7 +322,8 @@ class MainWindow(QMainWindow):
         self.colour_button.clicked.connect(self._choose_colour)
         self.colour_row = section.add_row("Colour", self.colour_button)
 
-        self.background_file = QLabel()
+        # A long file name is shortened in the middle; it never widens the column.
+        self.background_file = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.background_file.setObjectName("hint")
         change = QPushButton("Change…")
         change.clicked.connect(self._choose_background_file)
@@ -328,6 +366,9 @@ class MainWindow(QMainWindow):
         self.model_hint = QLabel()
         self.model_hint.setObjectName("hint")
         self.model_hint.setWordWrap(True)
+        policy = self.model_hint.sizePolicy()  # a long model file name is cut, not widening
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+        self.model_hint.setSizePolicy(policy)
         section.add(self.model_hint)
         self.threads_spin = SpinBox()
         self.threads_spin.setRange(0, max(16, os.cpu_count() or 1))
@@ -382,10 +423,9 @@ class MainWindow(QMainWindow):
         self.device_combo.lineEdit().editingFinished.connect(self._on_device_typed)
         self.device_row = section.add_row("Device", self.device_combo)
         self.output_path = QLineEdit()
-        self.output_path.setPlaceholderText("vcam-output.mp4")
-        self.output_path.editingFinished.connect(
-            lambda: self._change(output_path=self.output_path.text().strip())
-        )
+        self.output_path.setPlaceholderText(str(recordings_folder() / RECORDING_HINT))
+        self.output_path.setToolTip("Empty: each recording gets a new dated file here")
+        self.output_path.editingFinished.connect(self._on_output_path_typed)
         browse = QToolButton()
         browse.setIcon(icons.folder_icon())
         browse.setToolTip("Choose where to save the video")
@@ -464,7 +504,8 @@ class MainWindow(QMainWindow):
         return path
 
     def ask_save_file(self, title: str, filters: str) -> str:
-        path, _ = QFileDialog.getSaveFileName(self, title, "vcam-output.mp4", filters)
+        suggested = str(new_recording_path())
+        path, _ = QFileDialog.getSaveFileName(self, title, suggested, filters)
         return path
 
     def ask_colour(self, initial: str) -> str:
@@ -479,12 +520,14 @@ class MainWindow(QMainWindow):
         try:
             new = self.settings.replace(**changes)
         except SettingsError as error:
-            self.show_message(str(error), "error")
+            self.show_message(str(error), "error", cause="settings")
             self._sync_controls()
             return
         before = self._target()
         if {"output", "output_path", "virtual_device"} & set(changes):
             self._output_error = ""  # a new output choice: the old output's problem is moot
+            self._saved_recording = None
+            self._clear_message("output")
         if "source" in changes or "camera" in changes:
             self._no_camera = False  # the user chose a source: no more stand-in sample
         if new != self.settings:
@@ -503,7 +546,26 @@ class MainWindow(QMainWindow):
         if self.output_on and output == "none":
             output = "virtual"
         source = "sample" if self._sample_stands_in() else target.source
+        if output in ("file", "png"):  # always a full path: never the launch folder
+            target = target.replace(output_path=str(self._recording_path()))
         return target.replace(output=output, source=source)
+
+    def _recording_path(self) -> Path:
+        """The file (or PNG folder) the recording goes to: the one chosen, else a dated one in
+        the recordings folder, fixed when the recording starts."""
+        if self.settings.output_path:
+            return Path(self.settings.output_path)
+        if self._recording is None:
+            self._recording = new_recording_path(self.settings.output)
+        return self._recording
+
+    def _on_output_path_typed(self) -> None:
+        """A typed file name or relative path goes into the recordings folder."""
+        text = self.output_path.text().strip()
+        if text:
+            path = Path(text).expanduser()
+            text = str(path if path.is_absolute() else recordings_folder() / path)
+        self._change(output_path=text)
 
     def _sample_stands_in(self) -> bool:
         """No camera, and the user does not want to wait for one: the sample is shown."""
@@ -521,9 +583,11 @@ class MainWindow(QMainWindow):
         """Write the settings file now (it is also written shortly after every change)."""
         self._save_timer.stop()
         try:
-            save_settings(self.settings, self.settings_file)
+            save_panel_settings(self.settings, self.settings_file)
         except SettingsError as error:
-            self.show_message(str(error), "error")
+            self.show_message(str(error), "error", cause="save")
+        else:
+            self._clear_message("save")
 
     def _on_result(self, result: ApplyResult) -> None:
         """The worker applied (or refused) a request: show what actually runs."""
@@ -554,13 +618,19 @@ class MainWindow(QMainWindow):
             error = error or warning or "the output did not start"
         self._output_pending = False
         if error:
-            self.show_message(error, "error")
-            if result.error_kind in OUTPUT_ERRORS or (wanted_output and not self.output_on):
+            about_output = result.error_kind in OUTPUT_ERRORS or (
+                wanted_output and not self.output_on
+            )
+            self.show_message(error, "error", cause="output" if about_output else "settings")
+            if about_output:
                 self._output_error = error
             if not result.running:
                 self.preview.clear(result.error)
-        elif self.output_on:
-            self._output_error = ""
+        else:  # what was asked runs: an earlier refusal or output problem is over
+            self._clear_message("settings")
+            if self.output_on:
+                self._output_error = ""
+                self._clear_message("output")
         self._sync_controls()
         self._refresh_output()
 
@@ -575,13 +645,15 @@ class MainWindow(QMainWindow):
                 self._no_camera = False  # the camera waited for is there
                 self._sync_controls()
             self.show_message("Live: " + status_text(status).replace(" -> ", " → "))
+            self._clear_message("camera")
+            self._clear_message("run", later=True)  # a restart: keep the why for a while
             if status.warning:
                 self._output_dropped(warning_text(status))
         elif status.state == "reconnecting":
-            self.show_message(status_text(status), "warning")
+            self.show_message(status_text(status), "warning", cause="camera")
         elif status.state == "error":
             message = status_text(status)
-            self.show_message(message, "error")
+            self.show_message(message, "error", cause="run")
             if not self.engine.pipeline.running:
                 self._recover(message)
         elif status.state == "ended":
@@ -595,7 +667,7 @@ class MainWindow(QMainWindow):
         if self.output_on and not self._output_pending and pipeline.settings.output == "none":
             self.output_on = False
             self._output_error = warning
-        self.show_message(warning, "warning")
+        self.show_message(warning, "warning", cause="output")
 
     def _recover(self, message: str) -> None:
         """The run stopped on an error (an output or the camera failed): turn the output off
@@ -665,8 +737,9 @@ class MainWindow(QMainWindow):
                 note = ": showing the bundled sample"
             elif self._no_camera and self.settings.source == "camera":
                 note = f": waiting for camera {self.settings.camera}"
-            self.show_message("No camera found" + note, "warning" if note else "")
+            self.show_message("No camera found" + note, "warning" if note else "", cause="cameras")
         else:
+            self._clear_message("cameras")
             self.show_message(f"Cameras found: {len(self._cameras)}")
         self._sync_controls()
         if changed:
@@ -722,12 +795,15 @@ class MainWindow(QMainWindow):
         """Start or stop the virtual camera (or the file recording)."""
         if self.output_on:
             self.output_on = False
+            if self.settings.output in ("file", "png"):
+                self._saved_recording = self._recording_path()
         else:
             if self.settings.output not in ("virtual", "file", "png"):
                 self.settings = self.settings.replace(output="virtual")
                 self._schedule_save()
             self.output_on = True
             self._output_error = ""
+            self._recording = self._saved_recording = None  # a new dated file each time
         self._output_pending = True
         self._push()
         self._refresh_output()
@@ -841,9 +917,16 @@ class MainWindow(QMainWindow):
             selected = "sample:"
         if s.source in ("video", "image") and s.input_path:
             selected = f"input:{s.input_path}"
-            items.append((f"File · {Path(s.input_path).name}", selected))
+            name = self.camera_combo.fontMetrics().elidedText(
+                Path(s.input_path).name, Qt.TextElideMode.ElideMiddle, NAME_WIDTH
+            )
+            items.append((f"File · {name}", selected))
         items.append(("Open video or image…", "open:"))
         _set_items(self.camera_combo, items, selected)
+        index = self.camera_combo.findData(selected) if selected.startswith("input:") else -1
+        if index >= 0:  # the whole path on hovering
+            self.camera_combo.setItemData(index, s.input_path, Qt.ItemDataRole.ToolTipRole)
+        self.camera_combo.setToolTip(s.input_path if index >= 0 else "")
 
     def _fill_resolution_combo(self) -> None:
         s = self.settings
@@ -902,9 +985,15 @@ class MainWindow(QMainWindow):
             where = self._output_name()
             self.output_status.setText(f"● Live — {where}")
             set_level(self.output_status, "ok")
+        elif is_file and self._saved_recording is not None and not self.output_on:
+            self.output_status.setText(f"Saved {self._saved_recording}")
+            set_level(self.output_status, "ok")
+        elif is_file:
+            where = s.output_path or str(recordings_folder() / RECORDING_HINT)
+            self.output_status.setText(f"Recording is off · it will be saved to {where}")
+            set_level(self.output_status, "")
         else:
-            what = "Recording" if is_file else "Virtual camera"
-            self.output_status.setText(f"{what} is off")
+            self.output_status.setText("Virtual camera is off")
             set_level(self.output_status, "")
         self.preview.set_badge("LIVE" if live and not is_file else "REC" if live else "")
         if self.tray is not None:
@@ -914,7 +1003,7 @@ class MainWindow(QMainWindow):
     def _output_name(self) -> str:
         s = self.settings
         if s.output in ("file", "png"):
-            return f"saving to {s.output_path or 'vcam-output.mp4'}"
+            return f"recording to {self._recording_path()}"
         for sink in self.engine.pipeline.sinks:
             if isinstance(sink, VirtualCameraSink) and sink.device_name:
                 return f"sending to {sink.device_name}"
@@ -928,15 +1017,35 @@ class MainWindow(QMainWindow):
         if frame is not None:
             self.preview.show_frame(frame)
 
-    def show_message(self, text: str, level: str = "") -> None:
+    def show_message(self, text: str, level: str = "", cause: str = "") -> None:
         """A message in the status line; an error or warning is not hidden by ordinary news for
-        a while."""
+        a while. ``cause`` names what an error or warning is about ("output", "settings",
+        "camera" lost, no "cameras" found, "run", "save"): it goes as soon as that is fixed
+        (``_clear_message``)."""
         now = time.monotonic()
-        if level not in ("error", "warning") and now < self._error_until:
-            return
-        self._error_until = now + ERROR_HOLD_S if level in ("error", "warning") else 0.0
+        problem = level in ("error", "warning")
+        if not problem:
+            self._news = text
+            if now < self._error_until:
+                return
+        self._error_until = now + ERROR_HOLD_S if problem else 0.0
+        self._message_cause = cause if problem else ""
         self.status_message.setText(text)
         set_level(self.status_message, level)
+
+    def _clear_message(self, *causes: str, later: bool = False) -> None:
+        """The problem the status line shows (if it is about one of ``causes``) is over: show
+        the latest news instead, at once, or with ``later`` once it has been shown for
+        ``ERROR_HOLD_S`` (a restart after a failure: the why stays readable)."""
+        if not self._message_cause or self._message_cause not in causes:
+            return
+        wait = self._error_until - time.monotonic()
+        if later and wait > 0:
+            self._clear_timer.start(int(wait * 1000) + 50)
+            return
+        self._error_until, self._message_cause = 0.0, ""
+        self.status_message.setText(self._news)
+        set_level(self.status_message, "")
 
     def _show_stats(self) -> None:
         pipeline = self.engine.pipeline

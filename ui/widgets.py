@@ -2,6 +2,10 @@
 
 Every control has a ``set_value`` that changes what it shows without emitting its change
 signal, so the window can show restored or rejected settings without feedback loops.
+
+Sliders, spin boxes and combo boxes take the mouse wheel only once they have focus (clicked
+or tabbed to): a wheel that merely passes over them scrolls the settings column, so scrolling
+never changes a setting.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen, QPixmap
 from PyQt6.QtWidgets import (
     QAbstractButton,
+    QAbstractScrollArea,
+    QApplication,
     QButtonGroup,
     QComboBox,
     QFrame,
@@ -90,8 +96,34 @@ def _chevron_painter(widget: QWidget, width: float) -> tuple[QPainter, float, fl
     return painter, widget.width() - 16.0, widget.height() / 2.0
 
 
+def _wheel_when_focused(widget: QWidget, event, take) -> None:
+    """Give the wheel ``event`` to the control (``take``) only when it has focus; else to the
+    scroll area it sits in (the settings column scrolls), or to its parent."""
+    if widget.hasFocus():
+        take(event)
+        return
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QAbstractScrollArea):
+        parent = parent.parentWidget()
+    if parent is None:
+        event.ignore()
+        return
+    QApplication.sendEvent(parent.verticalScrollBar(), event)
+    event.accept()
+
+
 class ComboBox(QComboBox):
-    """A combo box with a drawn chevron (style sheets cannot draw one without image files)."""
+    """A combo box with a drawn chevron (style sheets cannot draw one without image files).
+    A long item never widens it (and the column it is in); the wheel needs focus."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(8)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        _wheel_when_focused(self, event, super().wheelEvent)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().paintEvent(event)
@@ -101,7 +133,15 @@ class ComboBox(QComboBox):
 
 class SpinBox(QSpinBox):
     """A spin box with drawn up and down chevrons on its right (clickable, like the combo
-    boxes' chevron; style sheets cannot draw arrows without image files)."""
+    boxes' chevron; style sheets cannot draw arrows without image files). The wheel needs
+    focus."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        _wheel_when_focused(self, event, super().wheelEvent)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().paintEvent(event)
@@ -110,12 +150,30 @@ class SpinBox(QSpinBox):
         painter.drawPolyline(QPointF(x - 3.5, y + 2), QPointF(x, y + 5.5), QPointF(x + 3.5, y + 2))
 
 
-class ElidedLabel(QLabel):
-    """A one-line label that ends in "…" when its text is wider than the label (the whole
-    text stays in ``full_text()`` and the tooltip)."""
+class Slider(QSlider):
+    """A horizontal slider that takes the wheel only when it has focus."""
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        _wheel_when_focused(self, event, super().wheelEvent)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that is shortened with "…" (at the end, or in the ``mode``'s place)
+    when its text is wider than the label, and never widens its column (the whole text stays
+    in ``full_text()`` and the tooltip)."""
+
+    def __init__(
+        self,
+        text: str = "",
+        parent: QWidget | None = None,
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
+    ) -> None:
         super().__init__(parent)
+        self._mode = mode
         self._full = ""
         self.setMinimumWidth(40)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -138,7 +196,7 @@ class ElidedLabel(QLabel):
 
     def _elide(self) -> None:
         width = max(0, self.contentsRect().width())
-        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+        shown = self.fontMetrics().elidedText(self._full, self._mode, width)
         super().setText(shown)
 
 
@@ -173,7 +231,7 @@ class ValueSlider(QWidget):
         top.addStretch(1)
         top.addWidget(self.value_label)
         layout.addLayout(top)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = Slider()
         self.slider.setRange(0, round((maximum - minimum) / step))
         self.slider.setCursor(Qt.CursorShape.PointingHandCursor)
         self.slider.valueChanged.connect(self._moved)

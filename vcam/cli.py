@@ -2,7 +2,8 @@
 
 Options given on the command line override the saved settings (``--save`` keeps them).
 Errors are one line on stderr with a non-zero exit code, never a traceback; Ctrl-C exits 130,
-SIGTERM stops the pipeline cleanly.
+SIGTERM and SIGHUP stop the pipeline cleanly (``vcam matte``, left unfinished, exits 143 and
+129 and keeps what it did as ``NAME.partial.SUFFIX``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from pathlib import Path
 
 from vcam import __version__
 from vcam.errors import CameraError, SettingsError, VcamError, VirtualCameraError
-from vcam.settings import BACKGROUND_KINDS, PROVIDERS, Settings, load_settings, save_settings
+from vcam.settings import (
+    BACKGROUND_KINDS,
+    PROVIDERS,
+    Settings,
+    load_settings,
+    save_settings,
+    settings_path,
+    shared_fields,
+)
 
 log = logging.getLogger("vcam")
 
@@ -30,8 +39,18 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
-class Interrupted(Exception):
-    """SIGTERM arrived."""
+KERNEL_NOTE_AFTER = 2.0  # seconds: numba loads its cached kernels in about 0.4 s
+KERNEL_NOTE = "vcam: preparing the fast kernels once, about 10 s (after installing or updating)"
+
+
+class StopFlag(threading.Event):
+    """Set by SIGTERM, SIGHUP or Ctrl-C; ``signum`` tells which (0 while unset)."""
+
+    signum = 0
+
+    def stop(self, signum: int) -> None:
+        self.signum = self.signum or signum
+        self.set()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_positive(name: str, value: float | None) -> None:
+    """``--frames``/``--duration``: absent, or more than 0 (SettingsError, exit 2, else)."""
+    if value is not None and not value > 0:
+        raise SettingsError(f"--{name}: {value:g} is not allowed: give a number above 0")
+
+
 def _background_changes(value: str | None) -> dict[str, object]:
     """``--background`` as settings: a kind, a colour or a file."""
     if value is None:
@@ -239,6 +264,42 @@ def effective_settings(args: argparse.Namespace) -> Settings:
     return base.replace(**overrides(args))
 
 
+def saved_note(args: argparse.Namespace, settings: Settings) -> str:
+    """One line naming the saved look and model settings this command applies (those the
+    panel shares, not at their defaults and not given as options); "" when there are none."""
+    explicit, defaults = overrides(args), Settings()
+    parts = []
+    for name in shared_fields():
+        value = getattr(settings, name)
+        if name in explicit or value == getattr(defaults, name):
+            continue
+        if name in ("background_path", "model") and ("/" in value or "\\" in value):
+            value = Path(value).name
+        parts.append(f"{name} {value}")
+    if not parts:
+        return ""
+    where = args.settings or settings_path()
+    return f"vcam: saved settings from {where}: {', '.join(parts)} (options override them)"
+
+
+def _prepare(args: argparse.Namespace, settings: Settings) -> None:
+    """Say which saved settings apply, then compile numba's kernels (or load them from its
+    cache, about 0.4 s) before any frame is read, so no frame waits for them; a first run
+    after installing compiles them, which takes a while: say so in one line then."""
+    from vcam.pipeline import warm_up
+
+    note = saved_note(args, settings)
+    if note:
+        print(note, file=sys.stderr)
+    slow = threading.Timer(KERNEL_NOTE_AFTER, lambda: print(KERNEL_NOTE, file=sys.stderr))
+    slow.daemon = True
+    slow.start()
+    try:
+        warm_up()
+    finally:
+        slow.cancel()
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands
 
@@ -291,10 +352,12 @@ def _summary(pipeline, seconds: float) -> str:
 def cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
     from vcam.pipeline import Pipeline
 
+    _check_positive("duration", args.duration)
     settings = effective_settings(args)
     if args.save:
         print(f"vcam: saved settings to {save_settings(settings)}")
     explicit = overrides(args)
+    _prepare(args, settings)
     pipeline = Pipeline(settings)  # waits for a missing camera if settings.wait_for_camera
     try:
         pipeline.start()
@@ -324,7 +387,9 @@ def cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
 def cmd_demo(args: argparse.Namespace, stop: threading.Event) -> int:
     from vcam.pipeline import Pipeline
 
+    _check_positive("duration", args.duration)
     settings = effective_settings(args).replace(source="sample")
+    _prepare(args, settings)
     if args.output is None and _virtual_camera_available(settings):
         settings = settings.replace(output="virtual")
         print("vcam: the sample portrait is on the virtual camera; Ctrl-C stops")
@@ -342,38 +407,65 @@ def cmd_demo(args: argparse.Namespace, stop: threading.Event) -> int:
     return 0
 
 
-class _ProgressBar:
-    """A one-line progress bar on stderr (only on a terminal)."""
+class ProgressBar:
+    """A one-line progress bar with the rate and the time left, on ``stream`` (stderr) when
+    that is a terminal."""
 
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
+    def __init__(self, stream=None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()
         self.last = 0.0
+        self._first: tuple[float, int] | None = None  # (time, frames) of the first call
 
     def __call__(self, done: int, total: int | None) -> None:
         now = time.monotonic()
+        if self._first is None:
+            self._first = (now, done)
         if not self.enabled or (now - self.last < 0.1 and done != total):
             return
         self.last = now
-        if total:
-            filled = int(30 * min(done, total) / total)
-            bar = "#" * filled + "." * (30 - filled)
-            text = f"\r[{bar}] {done}/{total} frames"
-        else:
-            text = f"\r{done} frames"
-        sys.stderr.write(text)
-        sys.stderr.flush()
+        self.stream.write("\r" + self.line(done, total, now) + "\033[K")
+        self.stream.flush()
+
+    def line(self, done: int, total: int | None, now: float) -> str:
+        """The bar's text after ``done`` of ``total`` frames, at ``now`` (time.monotonic)."""
+        since, first = self._first if self._first is not None else (now, done)
+        rate = (done - first) / (now - since) if now > since and done > first else 0.0
+        speed = f" · {rate:.1f} fps" if rate else ""
+        if not total:
+            return f"{done} frames{speed}"
+        filled = int(30 * min(done, total) / total)
+        bar = "#" * filled + "." * (30 - filled)
+        left = f" · {_duration(max(0, total - done) / rate)} left" if rate else ""
+        return f"[{bar}] {done}/{total} frames{speed}{left}"
 
     def close(self) -> None:
         if self.enabled:
-            sys.stderr.write("\n")
+            self.stream.write("\n")
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as "42 s", "3 min 05 s" or "1 h 02 min"."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"
+
+
+def _frames(count: int) -> str:
+    return f"{count} frame" if count == 1 else f"{count} frames"
 
 
 def cmd_matte(args: argparse.Namespace, stop: threading.Event) -> int:
     from vcam.pipeline import convert_video
 
+    _check_positive("frames", args.frames)
     settings = effective_settings(args)
     content = "alpha" if args.alpha else "rgba" if args.cutout else "composite"
-    bar = _ProgressBar()
+    _prepare(args, settings)
+    bar = ProgressBar()
     try:
         report = convert_video(
             args.input,
@@ -383,11 +475,23 @@ def cmd_matte(args: argparse.Namespace, stop: threading.Event) -> int:
             alpha_path=args.alpha_output,
             progress=bar,
             max_frames=args.frames,
+            stop=stop,
         )
     finally:
         bar.close()
     outputs = ", ".join(str(p) for p in report.outputs)
-    print(f"vcam: {report.frames} frames to {outputs} in {report.seconds:.1f} s")
+    if report.interrupted:
+        if report.frames:
+            of = f" of {report.total}" if report.total else ""
+            done = f"after {_frames(report.frames)}{of}; kept them in {outputs}"
+        else:
+            done = "before the first frame; nothing written"
+        print(f"vcam: interrupted {done}", file=sys.stderr)
+        return 128 + (getattr(stop, "signum", 0) or signal.SIGINT)
+    print(
+        f"vcam: {_frames(report.frames)} to {outputs} in {report.seconds:.1f} s "
+        f"({report.fps:.1f} fps)"
+    )
     return 0
 
 
@@ -469,11 +573,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     name = args.command or "ui"
     command = COMMANDS[name]
-    stop = threading.Event()
+    stop = StopFlag()
     interrupted = threading.Event()
 
     def on_sigterm(signum: int, frame: object) -> None:
-        stop.set()
+        stop.stop(signum)
         log.debug("signal %d: stopping", signum)
 
     def on_sigint(signum: int, frame: object) -> None:
@@ -488,16 +592,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for signame in ("SIGTERM", "SIGHUP"):
             if hasattr(signal, signame):
                 signal.signal(getattr(signal, signame), on_sigterm)
-        if name in ("run", "demo") and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        wired = ("run", "demo", "matte")
+        if name in wired and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             # Ctrl-C too, through the same flag, so that every stop takes the same clean path
             # (a KeyboardInterrupt could land inside a join or while a file is being finished).
             signal.signal(signal.SIGINT, on_sigint)
     try:
         code = command(args, stop)
-        if interrupted.is_set():
+        if interrupted.is_set() and code == 0:
             print("vcam: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
-        return code
+        return code  # an unfinished `vcam matte` said what it kept: 128 + the signal
     except KeyboardInterrupt:
         print("vcam: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

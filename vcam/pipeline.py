@@ -1016,11 +1016,15 @@ def _close_quietly(thing) -> None:
 
 @dataclass(frozen=True)
 class ConvertReport:
-    """What ``convert_video`` did: frames written, wall time, outputs."""
+    """What ``convert_video`` did: frames written, wall time, outputs. ``interrupted``: the
+    stop flag ended it early; ``outputs`` then holds what was written (the ``.partial`` files,
+    or nothing before the first frame). ``total``: the frames asked for, when known."""
 
     frames: int
     seconds: float
     outputs: tuple[Path, ...]
+    total: int | None = None
+    interrupted: bool = False
 
     @property
     def fps(self) -> float:
@@ -1034,16 +1038,20 @@ def process(
     progress: Callable[[int, int | None], None] | None = None,
     max_frames: int | None = None,
     stats: RollingStats | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Run every frame of an offline ``source`` through model, refiner and background into
-    ``sinks``, in this thread (no dropping). Closes source and sinks. Returns frames done.
+    ``sinks``, in this thread (no dropping), until it ends or ``stop`` is set (checked before
+    each frame). Closes source and sinks. Returns frames done.
 
     The refine and compositing kernels run on ``frame_threads(settings)`` numba threads, as
     in the live frame worker (numba's count is per calling thread: it is set here for the
     run and put back after)."""
     settings = settings or Settings()
     stats = stats or RollingStats()
-    total = getattr(source, "frame_count", None) if max_frames is None else max_frames
+    total = getattr(source, "frame_count", None)
+    if max_frames is not None:
+        total = min(total, max_frames) if total else max_frames
     opened: list = [source, *sinks]
     done = 0
     caller_threads = numba.get_num_threads()
@@ -1057,6 +1065,8 @@ def process(
         for sink in sinks:
             sink.open(source.width, source.height, source.fps)
         while max_frames is None or done < max_frames:
+            if stop is not None and stop.is_set():
+                break
             frame = source.read()
             if frame is None:
                 break
@@ -1103,6 +1113,13 @@ def _output_sink(path: Path, content: str, single_image: bool) -> Sink:
     return PngSink(path)
 
 
+def partial_path(path: str | Path) -> Path:
+    """Where ``convert_video`` writes the file ``path`` until it is complete:
+    ``NAME.partial.SUFFIX`` in the same folder (the suffix kept, so the format is the same)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
 def convert_video(
     input_path: str | Path,
     output_path: str | Path,
@@ -1112,6 +1129,7 @@ def convert_video(
     alpha_path: str | Path | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     max_frames: int | None = None,
+    stop: threading.Event | None = None,
 ) -> ConvertReport:
     """Matte a video or image file, every frame, into ``output_path``.
 
@@ -1119,25 +1137,61 @@ def convert_video(
     .avi MJPG), an image file (for an image input) or a folder (RGBA PNG sequence).
     ``content`` is "composite" (the settings' background), "alpha" (the matte) or "rgba"
     (transparent PNG). ``alpha_path`` also writes the matte. ``progress(done, total)`` is called
-    after each frame (``total`` None when unknown)."""
+    after each frame (``total`` None when unknown). ``max_frames`` (1 or more) stops early.
+
+    Files are written as ``NAME.partial.SUFFIX`` (:func:`partial_path`) and renamed to their
+    names when every frame is in, so an existing file is only replaced by a complete one.
+    When ``stop`` is set the run ends after the current frame and the partial files are kept
+    (``report.interrupted``; none when no frame was written); on an error they are removed.
+    A folder of PNGs is written in place."""
     settings = settings or Settings()
     if content not in ("composite", "alpha", "rgba"):
         raise SettingsError(f"content: {content!r} is not one of composite, alpha, rgba")
+    if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
+        raise SettingsError(f"frames: {max_frames!r} is not a frame count: give 1 or more")
     input_path, output_path = Path(input_path), Path(output_path)
     single = input_path.suffix.lower() in IMAGE_SUFFIXES
     if output_path.resolve() == input_path.resolve():
         raise OutputError(f"output {output_path} would overwrite the input")
-    sinks = [_output_sink(output_path, content, single)]
-    outputs = [output_path]
+    wanted = [(output_path, content)]
     if alpha_path is not None:
-        sinks.append(_output_sink(Path(alpha_path), "alpha", single))
-        outputs.append(Path(alpha_path))
+        wanted.append((Path(alpha_path), "alpha"))
+    sinks, writing = [], []
+    for path, what in wanted:
+        _output_sink(path, what, single)  # checks the kind, naming the user's own path
+        target = partial_path(path) if path.suffix else path  # a folder is written in place
+        sinks.append(_output_sink(target, what, single))
+        writing.append(target)
     if single:
         source: FrameSource = ImageSource(input_path, live=False)
     elif input_path.exists():
         source = VideoSource(input_path, loop=False, live=False)
     else:
         raise InputError(f"input {input_path} not found")
+    total = getattr(source, "frame_count", None) or (1 if single else None)
+    if max_frames is not None:
+        total = min(total, max_frames) if total else max_frames
     started = time.perf_counter()
-    frames = process(source, sinks, settings, progress=progress, max_frames=max_frames)
-    return ConvertReport(frames, time.perf_counter() - started, tuple(outputs))
+    temporary = [t for t, (path, _) in zip(writing, wanted, strict=True) if t != path]
+    try:
+        frames = process(
+            source, sinks, settings, progress=progress, max_frames=max_frames, stop=stop
+        )
+    except BaseException:  # an error or a second Ctrl-C: no half-written file is left
+        for path in temporary:
+            path.unlink(missing_ok=True)
+        raise
+    seconds = time.perf_counter() - started
+    interrupted = stop is not None and stop.is_set() and frames != total
+    if not interrupted:
+        for target, (path, _) in zip(writing, wanted, strict=True):
+            if target != path:
+                os.replace(target, path)
+        outputs = tuple(path for path, _ in wanted)
+    elif frames == 0:  # nothing worth keeping
+        for path in temporary:
+            path.unlink(missing_ok=True)
+        outputs = ()
+    else:
+        outputs = tuple(writing)
+    return ConvertReport(frames, seconds, outputs, total, interrupted)

@@ -3,6 +3,11 @@
 Settings are immutable: change them with ``settings.replace(field=value)``, which validates
 again. They are saved as JSON in the user's config folder (``$VCAM_CONFIG_DIR`` overrides it),
 written atomically; a corrupt file is moved aside with a warning, never silently overwritten.
+
+One rule says what the panel and the command line share: the panel's camera and output
+(``PANEL_FIELDS``: its Source and Output cards) are the panel's own, kept in
+``settings.panel.json`` (:func:`panel_settings_path`); the look and the model (the Background,
+Edges and Model cards) live in ``settings.json`` for both.
 """
 
 from __future__ import annotations
@@ -29,6 +34,23 @@ BACKGROUND_KINDS = ("blur", "image", "video", "colour", "green", "passthrough")
 OUTPUT_KINDS = ("virtual", "file", "png", "none")
 PROVIDERS = ("cpu", "auto", "cuda", "directml", "coreml")
 SETTINGS_FILE = "settings.json"
+# The panel's own choices (its Source and Output cards), never shared with the command line.
+PANEL_FIELDS = (
+    "source",
+    "camera",
+    "input_path",
+    "loop",
+    "width",
+    "height",
+    "fps",
+    "fourcc",
+    "mirror",
+    "wait_for_camera",
+    "output",
+    "output_path",
+    "virtual_device",
+    "virtual_backend",
+)
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _SHOWN = reprlib.Repr()
@@ -253,6 +275,46 @@ def load_settings(path: str | Path | None = None, strict: bool = False) -> Setti
 def save_settings(settings: Settings, path: str | Path | None = None) -> Path:
     """Write ``settings`` as JSON atomically (temporary file, then ``os.replace``)."""
     path = Path(path).expanduser() if path is not None else settings_path()
+    return _write_json(settings.to_dict(), path)
+
+
+def shared_fields() -> tuple[str, ...]:
+    """The settings the panel shares with the command line: the look and the model."""
+    return tuple(name for name in field_names() if name not in PANEL_FIELDS)
+
+
+def panel_settings_path(path: str | Path | None = None) -> Path:
+    """The panel's own camera and output, next to the settings file ``path`` (default: the
+    user's): ``settings.panel.json`` beside ``settings.json``."""
+    path = Path(path).expanduser() if path is not None else settings_path()
+    return path.with_name(f"{path.stem}.panel.json")
+
+
+def load_panel_settings(path: str | Path | None = None, strict: bool = False) -> Settings:
+    """The panel's settings: the shared look and model from the settings file ``path``, its
+    own camera and output (``PANEL_FIELDS``) from :func:`panel_settings_path` (from ``path``
+    too until the panel has saved once)."""
+    shared = load_settings(path, strict=strict)
+    own_path = panel_settings_path(path)
+    if not own_path.exists():
+        return shared
+    own = load_settings(own_path)  # lenient: a broken file of the panel's is moved aside
+    return shared.replace(**{name: getattr(own, name) for name in PANEL_FIELDS})
+
+
+def save_panel_settings(settings: Settings, path: str | Path | None = None) -> Path:
+    """Save the panel's ``settings``: the look and model into the settings file ``path``
+    (its camera and output, the command line's own, kept as they are there), the camera and
+    output into :func:`panel_settings_path`. Returns the settings file."""
+    path = Path(path).expanduser() if path is not None else settings_path()
+    base = load_settings(path) if path.exists() else Settings()
+    merged = base.replace(**{name: getattr(settings, name) for name in shared_fields()})
+    _write_json({name: getattr(settings, name) for name in PANEL_FIELDS}, panel_settings_path(path))
+    return save_settings(merged, path)
+
+
+def _write_json(data: dict[str, Any], path: Path) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file, then ``os.replace``)."""
     temp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +322,7 @@ def save_settings(settings: Settings, path: str | Path | None = None) -> Path:
             "w", encoding="utf-8", dir=path.parent, prefix=path.name + ".", delete=False
         ) as handle:
             temp_name = handle.name
-            json.dump(settings.to_dict(), handle, indent=2, sort_keys=True)
+            json.dump(data, handle, indent=2, sort_keys=True)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
