@@ -69,3 +69,22 @@ def test_total_is_the_weighted_mean_of_the_terms():
     assert total.item() == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError):
         mmnet_loss(logits, aux, target, image, LossWeights(0, 0, 0, 0, 0))
+
+
+def test_the_frame_mask_leaves_the_canvas_padding_out_of_every_term():
+    torch.manual_seed(1)
+    logits = torch.randn(2, 2, 32, 32)
+    aux = torch.randn(2, 2, 2, 2)
+    target = (torch.rand(2, 1, 32, 32) > 0.5).float()
+    image = torch.rand(2, 3, 32, 32)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[:, :, 8:24] = 1.0  # a letterboxed frame: rows 0-7 and 24-31 are padding
+    total, terms = mmnet_loss(logits, aux, target, image, LossWeights(), mask)
+    wild = logits.clone()
+    wild[:, :, :6] = 50 * torch.randn(2, 2, 6, 32)  # anything in the padding, away from its edge
+    wild[:, :, 26:] = -50.0
+    changed, changed_terms = mmnet_loss(wild, aux, target, image, LossWeights(), mask)
+    assert changed.item() == pytest.approx(total.item(), rel=1e-6)
+    assert changed_terms == pytest.approx(terms, rel=1e-6)
+    unmasked, _ = mmnet_loss(wild, aux, target, image, LossWeights())
+    assert unmasked.item() > total.item() * 1.5  # without the mask the padding counts
