@@ -2,8 +2,10 @@
 main person's head and shoulders stay framed.
 
 1. :func:`head_of` finds the head in the main person's region of the low-resolution matte: its
-   top is the region's top; walking down from there, the widest row seen so far is the head's
-   width until the rows go on for more than 1.2 head widths (the neck and shoulders come after).
+   top is the region's top; walking down from there, the head's width is the widest row seen
+   when the depth first reaches 0.65 times that width, which is the head's widest part (its
+   equator) for a head 1.3 times as tall as wide, whatever comes below (a neck, hair down to
+   the shoulders, shoulders right under the chin).
 2. :func:`target_view` is where a camera operator would point: the eyes (0.45 of the head's
    height below its top) on the upper third line, at least 6% headroom, the head as tall as
    the style's share of the view, at most 2x zoom and never a view shorter than
@@ -32,8 +34,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-HEAD_DEPTH = 1.2  # the head's rows end this many head widths below its top
 HEAD_ASPECT = 1.3  # head height (top of the hair to the chin) per head width
+EQUATOR = HEAD_ASPECT / 2  # the head's widest row lies this many head widths below its top
 EYE_DEPTH = 0.45  # eyes below the head's top, as a share of the head's height
 EYE_LINE = 1.0 / 3.0  # where the eyes go in the view, from its top
 HEADROOM = 0.06  # at least this share of the view above the head
@@ -123,12 +125,12 @@ def head_of(mask: np.ndarray, size: tuple[int, int]) -> Head | None:
     widths = counts[top:].astype(np.float64) * sx
     depths = (np.arange(widths.size) + 1) * sy
     widest = np.maximum.accumulate(widths)
-    below = np.flatnonzero(depths > HEAD_DEPTH * widest)
-    end = int(below[0]) if below.size else widths.size - 1
-    head_width = float(widest[end])
+    reached = np.flatnonzero(depths >= EQUATOR * widest)
+    end = int(reached[0]) + 1 if reached.size else widths.size  # the head's upper half
+    head_width = float(widest[end - 1])
     if head_width < MIN_HEAD_SHARE * float(widths.max()):
         return None
-    _, xs = np.nonzero(mask[top : top + end + 1])
+    _, xs = np.nonzero(mask[top : top + end])
     cx = (float(xs.mean()) + 0.5) * sx
     return Head(top=top * sy, cx=cx, height=HEAD_ASPECT * head_width)
 

@@ -35,8 +35,8 @@ MIN_PERSON_AREA = 0.004
 # a 720p frame at the fast model's 144x256.
 KEEP_MARGIN = 2
 # How much a region's horizontal distance from the centre lowers its score: a region at the
-# side edge counts half as much as the same region in the middle.
-CENTRE_WEIGHT = 0.5
+# side edge counts a fifth of the same region in the middle.
+CENTRE_WEIGHT = 0.8
 # How strongly the previous main person is preferred: its score is multiplied by
 # 1 + STICKINESS * overlap (the boxes' intersection over union, 0..1).
 STICKINESS = 2.0
