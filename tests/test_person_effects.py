@@ -324,9 +324,7 @@ def wait_picture(qtbot, window, check) -> None:
     qtbot.waitUntil(shown, timeout=WAIT_MS)
 
 
-def test_the_panel_controls_switch_the_effects_and_before_after_shows_them(
-    qtbot, panel, tmp_path
-):
+def test_the_panel_controls_switch_the_effects_and_before_after_shows_them(qtbot, panel, tmp_path):
     clip = write_clip(tmp_path / "two.avi", two_people_frame, 10, (192, 108), fps=30.0)
     window = panel(clip)
     assert window.auto_frame.value() == "off" and not window.light_slider.isVisible()
