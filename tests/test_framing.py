@@ -55,6 +55,13 @@ def run(controller: FramingController, targets, seconds: float) -> list[View]:
     return views
 
 
+def settled_on(controller: FramingController, view: View) -> FramingController:
+    """``controller`` after it has come to rest on ``view``."""
+    run(controller, view, 3.0)
+    assert controller.view == view and controller.settled
+    return controller
+
+
 def test_the_styles_are_the_settings_choices():
     assert set(STYLES) == set(AUTO_FRAME_MODES) - {"off"}
 
@@ -63,7 +70,7 @@ def test_the_head_of_a_person_is_found_at_its_top_and_centre():
     mask = person_mask(256, 144, scale=0.6, shift=0.1)
     head = head_of(mask, SIZE)
     ys, xs = np.nonzero(mask)
-    assert head.top == pytest.approx(ys.min() * 5, abs=5)
+    assert head.top == pytest.approx(ys.min() * 5, abs=15)  # three low-resolution rows
     # The synthetic head is an ellipse 0.24 wide (of the frame width) times the scale.
     head_width = 0.24 * 1280 * 0.6
     assert head.height == pytest.approx(1.3 * head_width, rel=0.15)
@@ -102,9 +109,8 @@ def test_zoom_never_passes_the_style_or_the_cameras_rows():
 
 def test_the_controller_settles_on_a_step_without_overshoot():
     style = STYLES["tight"]
-    controller = FramingController(SIZE, style)
     start = View(600.0, 300.0, 1.6)
-    assert controller.update(start, 1 / FPS) == start  # the first view is taken at once
+    controller = settled_on(FramingController(SIZE, style), start)
     goal = View(800.0, 330.0, 1.8)
     views = run(controller, goal, 3.0)
     xs = np.array([v.cx for v in views])
@@ -117,10 +123,21 @@ def test_the_controller_settles_on_a_step_without_overshoot():
     assert views[-1] == goal and controller.settled
 
 
+def test_at_the_start_the_view_moves_smoothly_from_the_whole_frame_to_the_person():
+    controller = FramingController(SIZE, STYLES["tight"])
+    assert controller.view == full_view(SIZE)
+    person = View(500.0, 280.0, 1.8)
+    views = run(controller, person, 2.0)
+    pairs = zip(views[:-1], views[1:], strict=True)
+    steps = [abs(b.cx - a.cx) + abs(b.cy - a.cy) for a, b in pairs]
+    assert max(steps) < 0.05 * SIZE[0]  # no cut: at most 5% of the width per frame
+    near = [abs(v.cx - person.cx) + abs(v.cy - person.cy) < 0.01 * SIZE[0] for v in views]
+    assert all(near[int(1.2 * FPS) :]) and views[-1] == person  # there after about a second
+
+
 def test_jitter_inside_the_dead_zone_never_moves_the_view():
-    controller = FramingController(SIZE, STYLES["gentle"])
     start = View(640.0, 400.0, 1.4)
-    controller.update(start, 1 / FPS)
+    controller = settled_on(FramingController(SIZE, STYLES["gentle"]), start)
     rng = np.random.default_rng(0)
     width, height = SIZE[0] / start.zoom, SIZE[1] / start.zoom
 
@@ -144,8 +161,7 @@ def test_the_view_is_clamped_at_the_frame_edges():
     assert (view.cx, view.cy, view.zoom) == (320.0, 540.0, 2.0)
     assert clamp_view(View(100.0, 100.0, 0.5), SIZE, 2.0) == full_view(SIZE)
     # A person at the left edge: the view stops at the edge while it moves there.
-    controller = FramingController(SIZE, style)
-    controller.update(View(640.0, 360.0, 2.0), 1 / FPS)
+    controller = settled_on(FramingController(SIZE, style), View(640.0, 360.0, 2.0))
     views = run(controller, View(0.0, 0.0, 2.0), 2.0)
     for v in views:
         left, top, width, height = v.rect(SIZE)
@@ -155,9 +171,8 @@ def test_the_view_is_clamped_at_the_frame_edges():
 
 
 def test_nobody_for_a_while_zooms_back_out():
-    controller = FramingController(SIZE, STYLES["tight"])
     framed = View(500.0, 250.0, 2.0)
-    controller.update(framed, 1 / FPS)
+    controller = settled_on(FramingController(SIZE, STYLES["tight"]), framed)
     absent = int(LOST_AFTER * FPS) - 1
     views = [controller.update(None, 1 / FPS, present=False) for _ in range(absent)]
     assert all(v == framed for v in views)  # a short absence changes nothing

@@ -106,21 +106,25 @@ def test_main_person_only_clears_the_bystander_and_keeps_the_main_person(red_mod
 
 
 def test_auto_framing_zooms_picture_and_matte_together(red_model, tmp_path):
-    clip = write_clip(tmp_path / "small.avi", small_person_frame, 8, (960, 540))
+    clip = write_clip(tmp_path / "small.avi", small_person_frame, 24, (960, 540))  # 2.4 s
     frames = run_offline(clip, settings_for(red_model, auto_frame="tight"))
-    camera = red_box(frames[0].raw[..., 2])
+    camera = red_box(frames[0].camera[..., 2])
+    widths = []
     for frame in frames:
-        assert frame.image.shape == frame.raw.shape == (540, 960, 3)
-        left, top, right, bottom = red_box(frame.alpha)
-        zoom = (right - left) / (camera[2] - camera[0])
-        assert 1.3 < zoom <= 2.05  # closer, never past 2x
+        assert frame.image.shape == frame.camera.shape == (540, 960, 3)
+        assert np.abs(frame.camera[20:30, 900:950].astype(int) - BLUE_BGR).max() <= 4
         person = frame.original[..., 2] > 127  # the framed picture's red is where the matte is
         assert np.mean(person == (frame.alpha > 127)) > 0.98
-        assert abs((left + right) / 2 - 480) < 0.1 * 960  # the head is brought to the middle
-        assert np.abs(frame.raw[20:30, 900:950].astype(int) - BLUE_BGR).max() <= 4  # camera
+        left, top, right, bottom = red_box(frame.alpha)
+        widths.append((right - left) / (camera[2] - camera[0]))
+    assert widths[0] < 1.05  # it starts from the whole picture ...
+    assert np.all(np.diff(widths) > -0.01)  # ... and zooms in smoothly ...
+    assert 1.3 < widths[-1] <= 2.05  # ... to a closer view, never past 2x
+    left, _, right, _ = red_box(frames[-1].alpha)
+    assert abs((left + right) / 2 - 480) < 0.1 * 960  # the head is brought to the middle
     gentle = run_offline(clip, settings_for(red_model, auto_frame="gentle"))
-    width = red_box(gentle[-1].alpha)[2] - red_box(gentle[-1].alpha)[0]
-    assert 1.0 < width / (camera[2] - camera[0]) < zoom  # gentle: less close than tight
+    box = red_box(gentle[-1].alpha)
+    assert 1.0 < (box[2] - box[0]) / (camera[2] - camera[0]) < widths[-1]  # less close
 
 
 def test_light_correction_changes_the_person_only(red_model, tmp_path):

@@ -1,19 +1,21 @@
 """Auto-framing: a virtual camera operator that crops and zooms the camera picture so that the
 main person's head and shoulders stay framed.
 
-1. :func:`head_of` finds the head in the main person's region of the low-resolution matte: its
-   top is the region's top; walking down from there, the head's width is the widest row seen
-   when the depth first reaches 0.65 times that width, which is the head's widest part (its
-   equator) for a head 1.3 times as tall as wide, whatever comes below (a neck, hair down to
-   the shoulders, shoulders right under the chin).
+1. :func:`head_of` finds the head in the main person's region of the low-resolution matte:
+   walking down from its top, the head's width is the widest row seen when the depth first
+   reaches 0.65 times that width, which is the head's widest part (its equator) for a head 1.3
+   times as tall as wide, whatever comes below (a neck, hair down to the shoulders, shoulders
+   right under the chin). The top itself is placed from the first row half as wide as the head
+   (stray hairs come and go from frame to frame).
 2. :func:`target_view` is where a camera operator would point: the eyes (0.45 of the head's
    height below its top) on the upper third line, at least 6% headroom, the head as tall as
    the style's share of the view, at most 2x zoom and never a view shorter than
    ``MIN_VIEW_ROWS`` camera rows (more would be a visibly blurry enlargement).
 3. :class:`FramingController` moves the view there without swimming: targets inside a dead zone
-   (6% of the view's size, 10% zoom) are ignored, and a target outside it for 0.15 s becomes
-   the new goal, reached by a critically damped spring (no overshoot, within 2% after about
-   0.85 s, so about a second from the person moving to the view settled).
+   (6% of the view's size, 10% zoom) are ignored; once they stay outside it for PATIENCE, their
+   mean becomes the new goal, reached by a critically damped spring (no overshoot, within 2%
+   after 0.83 s, so about a second from the person moving to the view settled). At the start
+   the view moves from the full frame to the person the same way.
 4. :func:`crop_to_view` cuts the view out of the camera picture and of the low-resolution
    matte and enlarges both to their full size (one ``cv2.warpAffine`` each, sub-pixel, so
    slow movements are smooth), before the refiner and the compositor: the background stays a
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 
 HEAD_ASPECT = 1.3  # head height (top of the hair to the chin) per head width
 EQUATOR = HEAD_ASPECT / 2  # the head's widest row lies this many head widths below its top
+# ... and a row half as wide this many: 1 - sqrt(3)/2 of the half height on an ellipse
+CROWN_DEPTH = EQUATOR * (1 - 3**0.5 / 2)
 EYE_DEPTH = 0.45  # eyes below the head's top, as a share of the head's height
 EYE_LINE = 1.0 / 3.0  # where the eyes go in the view, from its top
 HEADROOM = 0.06  # at least this share of the view above the head
@@ -123,16 +127,29 @@ def head_of(mask: np.ndarray, size: tuple[int, int]) -> Head | None:
         return None
     top = int(filled[0])
     widths = counts[top:].astype(np.float64) * sx
-    depths = (np.arange(widths.size) + 1) * sy
     widest = np.maximum.accumulate(widths)
-    reached = np.flatnonzero(depths >= EQUATOR * widest)
-    end = int(reached[0]) + 1 if reached.size else widths.size  # the head's upper half
-    head_width = float(widest[end - 1])
+    rows_below = (top + np.arange(widths.size) + 1) * sy  # each row's bottom, frame pixels
+
+    def equator(crown: float) -> tuple[int, float]:
+        """(rows down to the equator, head width) for a head whose top is at ``crown``."""
+        reached = np.flatnonzero(rows_below - crown >= EQUATOR * widest)
+        end = int(reached[0]) + 1 if reached.size else widths.size
+        return end, float(widest[end - 1])
+
+    crown = top * sy
+    end, head_width = equator(crown)
+    # The first rows are a few stray hairs one frame and none the next: the top is placed from
+    # the first row half as wide as the head instead (CROWN_DEPTH head widths below the top on
+    # a head HEAD_ASPECT times as tall as wide), and the width measured again from there.
+    for _ in range(2):
+        half = int(np.flatnonzero(widths >= 0.5 * head_width)[0])
+        crown = max(0.0, (top + half) * sy - CROWN_DEPTH * head_width)
+        end, head_width = equator(crown)
     if head_width < MIN_HEAD_SHARE * float(widths.max()):
         return None
     _, xs = np.nonzero(mask[top : top + end])
     cx = (float(xs.mean()) + 0.5) * sx
-    return Head(top=top * sy, cx=cx, height=HEAD_ASPECT * head_width)
+    return Head(top=crown, cx=cx, height=HEAD_ASPECT * head_width)
 
 
 def target_view(head: Head, size: tuple[int, int], style: FramingStyle) -> View:
@@ -168,12 +185,13 @@ class FramingController:
         self.reset()
 
     def reset(self) -> None:
-        """Back to the full frame; the next target is taken at once."""
+        """Back to the full frame (the view then moves to the first target like to any
+        other: a camera operator finding the person)."""
         self.view = self.goal = full_view(self.size)
         self._velocity = [0.0, 0.0, 0.0]
-        self._outside = 0.0  # seconds the target has been outside the dead zone
+        self._outside: list[View] = []  # the targets since they left the dead zone
+        self._outside_for = 0.0  # seconds
         self._alone = 0.0  # seconds without anybody
-        self._started = False
 
     @property
     def settled(self) -> bool:
@@ -199,16 +217,18 @@ class FramingController:
         self._alone = 0.0 if present else self._alone + dt
         if target is None and self._alone >= LOST_AFTER:
             target = full_view(self.size)
-        if target is not None and not self._started:
-            self._started = True
-            self.view = self.goal = target  # the first view is taken at once, no swoop
-            return self.view
         if target is None or self._in_dead_zone(target):
-            self._outside = 0.0
+            self._outside.clear()
+            self._outside_for = 0.0
         else:
-            self._outside += dt
-            if self._outside >= PATIENCE or self._alone >= LOST_AFTER:
-                self.goal, self._outside = target, 0.0
+            self._outside.append(target)
+            self._outside_for += dt
+            if self._outside_for >= PATIENCE or self._alone >= LOST_AFTER:
+                # the mean of the targets seen meanwhile: one frame's matte is noisy
+                mean = np.mean([(v.cx, v.cy, v.zoom) for v in self._outside], axis=0)
+                self.goal = clamp_view(View(*(float(x) for x in mean)), self.size, most)
+                self._outside.clear()
+                self._outside_for = 0.0
         self.view = self._move(dt, most)
         return self.view
 

@@ -1045,9 +1045,12 @@ def process(
     progress: Callable[[int, int | None], None] | None = None,
     max_frames: int | None = None,
     stats: RollingStats | None = None,
+    effects: PersonEffects | None = None,
 ) -> int:
     """Run every frame of an offline ``source`` through model, refiner and background into
     ``sinks``, in this thread (no dropping). Closes source and sinks. Returns frames done.
+    ``effects``: the person effects' state to use (e.g. to read the framing's view of each
+    frame from ``progress``); a fresh one by default.
 
     The refine and compositing kernels run on ``frame_threads(settings)`` numba threads, as
     in the live frame worker (numba's count is per calling thread: it is set here for the
@@ -1062,7 +1065,7 @@ def process(
     try:
         matter = make_matter(settings)
         refiner = make_refiner(settings)
-        effects = PersonEffects()
+        effects = effects or PersonEffects()
         background = background_for(settings)
         opened.append(background)
         warm_up()
