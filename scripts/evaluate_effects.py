@@ -16,11 +16,14 @@ effects, refiner, compositor), every frame:
   by 20% of the width, or leans in (1.3x larger), in 0.5 s. The settling time after the move
   (until the view stays within 1% of the frame width and 1% zoom of where it ends), the
   overshoot past that final view, and the steadiness before and after.
-- **main person only**: synthetic clips with the main person large in the middle and a
-  second, smaller one (another clip's person at 0.4x the size) at one side, not touching. Per
-  frame, the bystander counts as removed when less than 5% of their alpha is left, and the
-  main person as kept when at least 97% of the pixels the matte gives them in the same clip
-  without the bystander are still person. The target: both in at least 95% of frames.
+- **main person only**: synthetic clips of every ordered pair of the clips' people: the main
+  person large (0.85 of the height) beside the middle and a second, smaller one (0.7) at one
+  side, not touching, on the office backdrop. Per frame, the bystander counts as removed when
+  less than 5% of their alpha is left, and the main person as kept when at least 97% of the
+  pixels the matte gives them with the option off (away from the bystander) are still
+  person. The model itself often leaves a second person out of its matte: the frames where
+  it does not (the bystander's mean alpha above 0.25 with the option off) are the test that
+  matters, and are counted apart. The target: both in at least 95% of frames.
 
 Writes ``OUT.md`` and ``OUT.json``.
 """
@@ -310,56 +313,64 @@ def synthetic(clips, model: str, data: Path) -> tuple[list[dict], list[dict]]:
 
 
 def bystanders(clips, model: str, data: Path) -> list[dict]:
+    """Every ordered pair of clips: the first as the main person, the second as the
+    bystander, on the office backdrop."""
     cut = {}
     for path in clips:
         frames, fps = read_clip(path)
         cut[path] = (frames, fps, cut_out(frames, model))
+    wall = scenes(data)["office"]
     rows = []
-    for scene, wall in scenes(data).items():
-        for n, path in enumerate(clips):
-            other = clips[(n + 1) % len(clips)]
-            side = "left" if n % 2 == 0 else "right"
-            rows.append(bystander_row(cut[path], cut[other], wall, side, model))
-            rows[-1] = {"clip": path.name, "scene": scene, "bystander": other.name} | rows[-1]
+    for n, path in enumerate(clips):
+        for m, other in enumerate(clips):
+            if other == path:
+                continue
+            side = "left" if (n + m) % 2 == 0 else "right"
+            row = {"clip": path.name, "bystander": other.name, "side": side}
+            rows.append(row | bystander_row(cut[path], cut[other], wall, side, model))
             print(f"  bystander {rows[-1]}", file=sys.stderr, flush=True)
     return rows
 
 
 def bystander_row(main, other, wall: np.ndarray, side: str, model: str) -> dict:
-    """The main person large in the middle, the other at 0.4x the size at one side."""
+    """The main person (0.85 of the height) beside the middle, the other (0.7) at one side.
+    Removed: under 5% of the bystander's alpha left. Kept: at least 97% of the main person's
+    pixels in the same clip without the option (away from the bystander) still person."""
     frames, fps, alphas = main
     o_frames, _, o_alphas = other
     count = int(6.0 * fps)
-    alone, both, extra = [], [], []
+    clip, extra = [], []
     for k, j in zip(ping_pong(count, len(frames)), ping_pong(count, len(o_frames)), strict=True):
         canvas = wall.copy()
-        paste(canvas, frames[k], alphas[k], 0.5, CANVAS[1])
-        alone.append(canvas.copy())
-        centre = 0.11 if side == "left" else 0.89
-        extra.append(paste(canvas, o_frames[j], o_alphas[j], centre, 0.4 * CANVAS[1]))
-        both.append(canvas)
+        paste(canvas, frames[k], alphas[k], 0.62 if side == "left" else 0.38, 0.85 * CANVAS[1])
+        centre = 0.14 if side == "left" else 0.86
+        extra.append(paste(canvas, o_frames[j], o_alphas[j], centre, 0.7 * CANVAS[1]))
+        clip.append(canvas)
     base = Settings(model=model, background="green", output="none")
-    reference = run(alone, fps, base)
-    plain = run(both, fps, base)
-    chosen = run(both, fps, base.replace(main_person_only=True))
-    removed = kept = seen = success = 0
-    for ref, pl, ch, bystander in zip(reference, plain, chosen, extra, strict=True):
+    plain = run(clip, fps, base)
+    chosen = run(clip, fps, base.replace(main_person_only=True))
+    near = np.ones((31, 31), np.uint8)
+    counts = {"seen": 0, "removed": 0, "kept": 0, "both": 0, "seen_both": 0}
+    for pl, ch, bystander in zip(plain, chosen, extra, strict=True):
         region = bystander > 0.5
-        mine = (ref.alpha > 127) & ~region
-        left = ch.alpha[region].mean() / 255.0  # how much of the bystander is left
-        kept_share = np.mean(ch.alpha[mine] > 127)
-        removed += left < 0.05
-        kept += kept_share >= 0.97
-        seen += pl.alpha[region].mean() / 255.0 > 0.5
-        success += left < 0.05 and kept_share >= 0.97
-    total = len(reference)
+        around = cv2.dilate(region.astype(np.uint8), near) > 0
+        mine = (pl.alpha > 127) & ~around
+        removed = ch.alpha[region].mean() / 255.0 < 0.05
+        kept = np.mean(ch.alpha[mine] > 127) >= 0.97
+        seen = pl.alpha[region].mean() / 255.0 > 0.25
+        counts["seen"] += int(seen)
+        counts["removed"] += int(removed)
+        counts["kept"] += int(kept)
+        counts["both"] += int(removed and kept)
+        counts["seen_both"] += int(seen and removed and kept)
+    total = len(plain)
     return {
-        "side": side,
         "frames": total,
-        "bystander_in_matte_without_option_pct": round(100 * seen / total, 1),
-        "removed_pct": round(100 * removed / total, 1),
-        "main_kept_pct": round(100 * kept / total, 1),
-        "both_pct": round(100 * success / total, 1),
+        "bystander_in_matte_frames": counts["seen"],
+        "removed_pct": round(100 * counts["removed"] / total, 1),
+        "main_kept_pct": round(100 * counts["kept"] / total, 1),
+        "both_pct": round(100 * counts["both"] / total, 1),
+        "both_where_in_matte_pct": round(100 * counts["seen_both"] / max(1, counts["seen"]), 1),
     }
 
 
@@ -379,7 +390,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="OUT.md and OUT.json")
+    parser.add_argument(
+        "--parts",
+        default="talking,moves,bystanders",
+        help="what to measure; the other parts are kept from an existing OUT.json",
+    )
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
     clips = sorted((args.data / "talking-heads").glob("clip-*.mp4"))
     if not clips:
         print(f"error: no talking-heads clips in {args.data}", file=sys.stderr)
@@ -389,16 +406,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = str(args.model)
     started = time.time()
-    report = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "model": str(args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else model),
-        "talking": talking(clips, model),
-    }
-    report["talking_16x9"], report["moves"] = synthetic(clips, model, args.data)
-    report["bystanders"] = bystanders(clips, model, args.data)
+    path = args.out.with_suffix(".json")
+    report = json.loads(path.read_text()) if path.exists() else {}
+    report["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    report["model"] = str(
+        args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else model
+    )
+    if "talking" in parts:
+        report["talking"] = talking(clips, model)
+    if "moves" in parts:
+        report["talking_16x9"], report["moves"] = synthetic(clips, model, args.data)
+    if "bystanders" in parts:
+        report["bystanders"] = bystanders(clips, model, args.data)
     report["seconds"] = round(time.time() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    report = json.loads(json.dumps(report, default=lambda value: value.item()))  # numpy numbers
     text = "\n\n".join(
         [
             f"# Person effects on real video ({report['date']}, {report['model']})",
@@ -413,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
             table(report["bystanders"]),
         ]
     )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(text + "\n")
     print(text)
     return 0

@@ -74,6 +74,21 @@ def test_the_main_person_is_followed_when_another_grows_a_little_bigger():
     assert MainPersonTracker().choose(regions).centre[0] > 0.5  # (a fresh look would switch)
 
 
+def test_a_piece_the_matte_split_off_the_main_person_stays_with_them():
+    main = person(0.7, 0.5)
+    hand = np.zeros_like(main)
+    hand[74:84, 153:160] = 1.0  # a hand raised beside the head, 3 pixels from its edge
+    assert main[74:84, 146:150].max() > 0.5 and main[74:84, 151:160].max() < 0.01
+    far = person(0.3, 0.08, drop=-0.3)  # and somebody further off
+    alpha = np.maximum(np.maximum(main, hand), far)
+    labels, regions = find_people(alpha)
+    chosen = MainPersonTracker().choose(regions)
+    assert labels[78, 156] != chosen.label  # a region of its own ...
+    kept = keep_person(alpha, labels, chosen)
+    np.testing.assert_array_equal(kept[74:84, 153:160], 1.0)  # ... kept with the person
+    assert kept[far > 0.01].max() == 0.0
+
+
 def test_specks_are_no_people_and_nobody_leaves_the_matte_alone():
     alpha = np.zeros((H, W), np.float32)
     alpha[10:13, 10:13] = 0.9  # a speck of false matte

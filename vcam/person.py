@@ -10,8 +10,9 @@ upsampling then gives the kept person their soft edges back.
 - :class:`MainPersonTracker` picks the main person: the largest and most central region,
   followed over time (the region overlapping the previous main person's box is preferred, so
   a bystander who briefly looks bigger does not steal the frame).
-- :func:`keep_person` keeps only the main person's region (and a margin of a few low-resolution
-  pixels around it, where its soft edge lies) and clears every other region: bystanders and
+- :func:`keep_person` keeps only the main person's region, with the pieces of matte that lie
+  within a few low-resolution pixels of it (a hand or a shoulder the matte split off) and a
+  margin around it where its soft edge lies, and clears every other region: bystanders and
   people walking behind become background (``--main-person-only``).
 
 Auto-framing (vcam.framing) frames the main person that the tracker picks.
@@ -34,6 +35,9 @@ MIN_PERSON_AREA = 0.004
 # Low-resolution pixels kept around the main person's region (its soft edge); about 10 px of
 # a 720p frame at the fast model's 144x256.
 KEEP_MARGIN = 2
+# Regions this close to the main person's (low-resolution pixels; about 20 px of a 720p
+# frame) are pieces of them that the matte split off, such as a hand or a shoulder.
+NEAR_GAP = 4
 # How much a region's horizontal distance from the centre lowers its score: a region at the
 # side edge counts a fifth of the same region in the middle.
 CENTRE_WEIGHT = 0.8
@@ -126,13 +130,20 @@ class MainPersonTracker:
 
 
 def keep_person(alpha: np.ndarray, labels: np.ndarray, region: Region | None) -> np.ndarray:
-    """``alpha`` with only ``region`` kept (with a margin of ``KEEP_MARGIN`` pixels for its
-    soft edge); everything else cleared. ``region`` None: ``alpha`` unchanged (nobody found,
-    nothing to decide). Returns a new float32 array."""
+    """``alpha`` with only ``region`` kept, with the regions within ``NEAR_GAP`` pixels of it
+    and a margin of ``KEEP_MARGIN`` pixels for its soft edge; everything else cleared.
+    ``region`` None: ``alpha`` unchanged (nobody found, nothing to decide). Returns a new
+    float32 array."""
     alpha = np.asarray(alpha, dtype=np.float32)
     if region is None:
         return alpha.copy()
-    keep = (labels == region.label).astype(np.uint8)
-    size = 2 * KEEP_MARGIN + 1
-    keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    main = (labels == region.label).astype(np.uint8)
+    near = cv2.dilate(main, _disc(NEAR_GAP)).astype(bool)
+    pieces = np.unique(labels[near])
+    keep = np.isin(labels, pieces[pieces > 0]).astype(np.uint8)
+    keep = cv2.dilate(keep, _disc(KEEP_MARGIN))
     return alpha * keep
+
+
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
