@@ -3,7 +3,7 @@
     python scripts/evaluate_effects.py [--data ../shared/data] [--model models/mmnet-fast.onnx]
         [--out docs/benchmarks/effects]
 
-Three measurements, all through ``vcam.pipeline.process`` (the offline path: model, person
+Four measurements, all through ``vcam.pipeline.process`` (the offline path: model, person
 effects, refiner, compositor), every frame:
 
 - **framing while talking**: auto-framing (gentle and tight) on the talking-heads clips, where
@@ -24,6 +24,9 @@ effects, refiner, compositor), every frame:
   person. The model itself often leaves a second person out of its matte: the frames where
   it does not (the bystander's mean alpha above 0.25 with the option off) are the test that
   matters, and are counted apart. The target: both in at least 95% of frames.
+- **light correction**: the talking-heads clips as filmed (how many frames it changed: none
+  is the aim, they are well lit) and darkened to 0.45x (the person's mean luma, head and
+  shoulders, as filmed, darkened and corrected, on the last frame).
 
 Writes ``OUT.md`` and ``OUT.json``.
 """
@@ -375,6 +378,42 @@ def bystander_row(main, other, wall: np.ndarray, side: str, model: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# light correction
+
+
+def lighting(clips, model: str) -> list[dict]:
+    """Light correction (default strength) on the talking-heads clips as they are (frames it
+    changed) and darkened to 0.45x (the person's mean luma, head and shoulders, before and
+    after, against the clip's own)."""
+    from vcam.light import person_statistics
+
+    rows = []
+    for path in clips:
+        frames, fps = read_clip(path)
+        settings = Settings(model=model, light="auto", background="green", output="none")
+        plain = run(frames, fps, settings)
+        dark = [np.clip(f * np.float32(0.45) + 0.5, 0, 255).astype(np.uint8) for f in frames]
+        lifted = run(dark, fps, settings)
+        last = len(frames) - 1  # after the 2 s smoothing has caught up
+
+        def luma(image: np.ndarray, alpha: np.ndarray) -> float:
+            return round(person_statistics(image, alpha).luma, 3)
+
+        rows.append(
+            {
+                "clip": path.name,
+                "frames": len(frames),
+                "frames_changed_as_filmed": sum(o.raw is not None for o in plain),
+                "luma_as_filmed": luma(plain[last].original, plain[last].alpha),
+                "luma_darkened": luma(lifted[last].camera, lifted[last].alpha),
+                "luma_corrected": luma(lifted[last].original, lifted[last].alpha),
+            }
+        )
+        print(f"  light {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
 # report
 
 
@@ -392,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="OUT.md and OUT.json")
     parser.add_argument(
         "--parts",
-        default="talking,moves,bystanders",
+        default="talking,moves,bystanders,light",
         help="what to measure; the other parts are kept from an existing OUT.json",
     )
     args = parser.parse_args(argv)
@@ -418,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
         report["talking_16x9"], report["moves"] = synthetic(clips, model, args.data)
     if "bystanders" in parts:
         report["bystanders"] = bystanders(clips, model, args.data)
+    if "light" in parts:
+        report["light"] = lighting(clips, model)
     report["seconds"] = round(time.time() - started, 1)
     report = json.loads(json.dumps(report, default=lambda value: value.item()))  # numpy numbers
     text = "\n\n".join(
@@ -432,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
             table(report["moves"]),
             "## Main person only: a second, smaller person beside the main one",
             table(report["bystanders"]),
+            "## Light correction on the talking-heads clips, as filmed and darkened to 0.45x",
+            table(report["light"]),
         ]
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
