@@ -6,7 +6,9 @@
 ``stages`` times each stage of one frame's walk on a realistic frame (a real portrait from
 ``--data`` pasted on a real wallpaper when the data folder is there, else a synthetic scene):
 preprocess (fit + NCHW float), inference (onnxruntime through ``vcam.matting.Matter``),
-refine (bilinear, guided, the full Refiner), composite for every background kind, and in the
+refine (bilinear, guided, the full Refiner), the person effects (main person only, auto-framing
+at 1.1x and 2x, light correction of a darkened and of a well-exposed person), composite for
+every background kind, and in the
 same run baselines: the numba blend against cv2 and numpy, the reduced-resolution weighted
 blur against cv2's full-resolution GaussianBlur. It prints a Markdown table and can write the
 numbers as JSON.
@@ -39,7 +41,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vcam import compositor, refine  # noqa: E402
+from vcam import compositor, light, refine  # noqa: E402
 from vcam.backgrounds import make_background  # noqa: E402
 from vcam.fitting import placement  # noqa: E402
 
@@ -243,6 +245,8 @@ def stage_rows(
         lambda: refiner.refine(low, frame),
     )
 
+    effect_rows(frame, alpha, low, add)
+
     clip = write_clip(tmp / f"clip-{width}x{height}.avi")
     kinds = [
         ("blur", {"blur_strength": BLUR_STRENGTH}, f"blur (strength {BLUR_STRENGTH})"),
@@ -289,6 +293,49 @@ def stage_rows(
         repeat=max(5, args.repeat // 4),
     )
     return rows
+
+
+def effect_rows(frame: np.ndarray, alpha: np.ndarray, low: np.ndarray, add) -> None:
+    """The person effects (vcam.person, vcam.framing, vcam.light), each on its own: what
+    each adds to a frame when it is on."""
+    from vcam import framing, light, person
+
+    height, width = alpha.shape
+    size = (width, height)
+
+    def main_person_only():
+        labels, regions = person.find_people(low)
+        return person.keep_person(low, labels, person.MainPersonTracker().choose(regions))
+
+    add("effects", f"main person only ({low.shape[0]}x{low.shape[1]} alpha)", main_person_only)
+    controller = framing.FramingController(size, framing.STYLES["tight"])
+    labels, regions = person.find_people(low)
+    main = max(regions, key=lambda r: r.area)
+    for zoom in (1.1, 2.0):
+        view = framing.clamp_view(framing.View(width / 2, height / 2, zoom), size, zoom)
+
+        def frame_it(view=view):
+            head = framing.head_of(labels == main.label, size)
+            if head is not None:
+                framing.target_view(head, size, controller.style)
+            controller.update(view, 1 / 30)
+            framing.crop_to_view(low, view, size)
+            return framing.crop_to_view(frame, view, size)
+
+        add("effects", f"auto-framing (head, controller, crop at {zoom:g}x)", frame_it)
+    dark = np.clip(frame * np.float32(0.4) + 0.5, 0, 255).astype(np.uint8)
+    lift = light.LightCorrector(strength=0.8)
+    add(
+        "effects",
+        "light correction (statistics + curve on the person, 0.4x dark)",
+        lambda: lift(dark, alpha, 0.0),
+    )
+    well_lit = light.LightCorrector(strength=0.8)
+    add(
+        "effects",
+        "light correction, well exposed (statistics only)",
+        lambda: well_lit(frame, alpha, 0.0),
+    )
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -349,6 +396,7 @@ def cmd_stages(args: argparse.Namespace) -> int:
         print(f"model: {model_label}", file=sys.stderr)
         compositor.warm_up()
         refine.warm_up()
+        light.warm_up()
         load_before = os.getloadavg()
         started = time.time()
         rows = []

@@ -14,6 +14,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_kernels() -> None:
+    """Compile numba's kernels into its on-disk cache once, before any test: the command-line
+    tests run vcam in subprocesses, and a cold cache would add the one-time "preparing the fast
+    kernels" line (tested on its own, with a cache folder of its own) to their output."""
+    from vcam.pipeline import warm_up
+
+    warm_up()
+
+
 @pytest.fixture(autouse=True)
 def config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own empty settings folder (never the user's)."""

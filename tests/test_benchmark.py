@@ -337,3 +337,6 @@ def test_stages_still_runs(bench, tmp_path, red_model):
     assert bench.main(args) == 0
     rows = json.loads(out.read_text())["rows"]
     assert {r["stage"] for r in rows} >= {"preprocess", "inference", "refine", "composite"}
+    effects = [r["variant"] for r in rows if r["stage"] == "effects"]
+    assert any("main person" in v for v in effects) and any("light" in v for v in effects)
+    assert any("auto-framing" in v for v in effects)

@@ -187,6 +187,15 @@ def test_evaluate_script_end_to_end(data, tmp_path, untrained_model):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     out = tmp_path / "report"
+    clips = data / "talking-heads"
+    clips.mkdir()
+    image = cv2.imread(str(load_pairs(data / "portraits-shen2016" / "test")[0].image))
+    for name in ("clip-1", "clip-2"):  # real-video stand-ins: a photo drifting by a pixel
+        writer = cv2.VideoWriter(str(clips / f"{name}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25,
+                                 (image.shape[1], image.shape[0]))  # fmt: skip
+        for t in range(6):
+            writer.write(np.roll(image, t % 2, axis=1))
+        writer.release()
     peers = ["--peer", "general"] if have_peer() else []
     argv = ["--data", str(data), "--models", str(untrained_model), *peers, "--out", str(out),
             "--hardset-dir", str(tmp_path / "hs"), "--hard-frame", "192x108",
@@ -194,19 +203,26 @@ def test_evaluate_script_end_to_end(data, tmp_path, untrained_model):
     assert script.main(argv) == 0
     rows = json.loads((out / "results.json").read_text())
     models = ["untrained"] + (["mediapipe-selfie-general"] if peers else [])
-    assert [(r["set"], r["model"]) for r in rows] == [
-        (s, m) for s in ("shen-test", "hard16x9", "flicker") for m in models
-    ]
+    sets = ("shen-test", "talking-heads", "blur-probe", "shift-probe", "hard16x9", "flicker")
+    assert [(r["set"], r["model"]) for r in rows] == [(s, m) for s in sets for m in models]
     counts = {r["set"]: r["count"] for r in rows}
-    assert counts == {"shen-test": 3, "hard16x9": 6, "flicker": 3 * 8}
+    assert counts == {"shen-test": 3, "talking-heads": 12, "blur-probe": 3, "shift-probe": 4,
+                      "hard16x9": 6, "flicker": 3 * 8}  # fmt: skip
     for row in rows:
-        assert 0.0 <= row["metrics"]["iou"] <= 1.0 and row["ms_per_frame"] > 0
         if row["set"] == "flicker":
             assert row["metrics"]["flicker"] >= 0 and row["metrics"]["dtssd"] >= 0
-        else:
+        if row["set"] in ("shen-test", "hard16x9"):
             assert set(row["metrics"]) == set(METRIC_NAMES)
+            assert 0.0 <= row["metrics"]["iou"] <= 1.0 and row["ms_per_frame"] > 0
+    talking = next(r for r in rows if r["set"] == "talking-heads")
+    assert set(talking["clips"]) == {"clip-1", "clip-2"} and talking["metrics"]["flicker"] >= 0
+    blur = next(r for r in rows if r["set"] == "blur-probe")["metrics"]
+    assert 0.0 <= blur["person_blurred"] <= 1.0
+    shift = next(r for r in rows if r["set"] == "shift-probe")["metrics"]
+    assert all(shift[k] >= 0 for k in ("shift_1px", "shift_3px", "jpeg_80"))
     table = (out / "results.md").read_text()
-    assert table.count("| untrained |") == 3
+    assert table.count("| untrained |") == 7  # shen-test twice: with and without duplicates
+    assert table.index("Real photos") < table.index("Real video") < table.index("Diagnostics")
     if peers:
         peer_row = next(r for r in rows if r["model"] == "mediapipe-selfie-general")
         assert peer_row["metrics"]["iou"] > 0.2  # it finds the drawn person, more or less

@@ -250,6 +250,7 @@ class MainWindow(QMainWindow):
         for build in (
             self._build_source,
             self._build_background,
+            self._build_person,
             self._build_edges,
             self._build_model,
             self._build_output,
@@ -328,6 +329,33 @@ class MainWindow(QMainWindow):
         change = QPushButton("Change…")
         change.clicked.connect(self._choose_background_file)
         self.background_file_row = section.add_row("File", self.background_file, change)
+        return section
+
+    def _build_person(self) -> Section:
+        section = Section("Person")
+        self.auto_frame = SegmentedControl(
+            [("off", "Off"), ("gentle", "Gentle"), ("tight", "Tight")]
+        )
+        self.auto_frame.changed.connect(lambda mode: self._change(auto_frame=mode))
+        self.auto_frame.setToolTip(
+            "Crop and zoom the camera picture to keep your head and shoulders framed"
+        )
+        section.add_row("Auto-framing", self.auto_frame)
+        self.main_person = Toggle()
+        self.main_person.toggled.connect(lambda on: self._change(main_person_only=on))
+        tip = "Treat bystanders and people walking behind you as background"
+        self.main_person.setToolTip(tip)
+        section.add_row("Main person only", self.main_person, expand=False).setToolTip(tip)
+        self.light = Toggle()
+        self.light.toggled.connect(lambda on: self._change(light="auto" if on else "off"))
+        tip = "Brighten a dark or colour-cast picture of you; the background is left alone"
+        self.light.setToolTip(tip)
+        section.add_row("Light correction", self.light, expand=False).setToolTip(tip)
+        self.light_slider = ValueSlider(
+            "Light strength", 0.0, 1.0, 0.05, lambda v: "off" if v == 0 else f"{v * 100:.0f} %"
+        )
+        self.light_slider.valueChanged.connect(lambda v: self._change(light_strength=v))
+        section.add(self.light_slider)
         return section
 
     def _build_edges(self) -> Section:
@@ -858,6 +886,7 @@ class MainWindow(QMainWindow):
                     picture or thumbnails.add_file_tile()
                 )
 
+        self._sync_person()
         self.threshold_slider.set_value(s.threshold)
         self.feather_slider.set_value(s.feather)
         self.smoothing_slider.set_value(s.smoothing)
@@ -883,6 +912,14 @@ class MainWindow(QMainWindow):
         self.device_row.setVisible(not is_file)
         self.output_file_row.setVisible(is_file)
         del blockers
+
+    def _sync_person(self) -> None:
+        s = self.settings
+        self.auto_frame.set_value(s.auto_frame)
+        self.main_person.set_value(s.main_person_only)
+        self.light.set_value(s.light != "off")
+        self.light_slider.set_value(s.light_strength)
+        self.light_slider.setVisible(s.light != "off")
 
     def _background_key(self) -> str:
         s = self.settings

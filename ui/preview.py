@@ -155,7 +155,7 @@ class PreviewWidget(QWidget):
         frame = self._frame
         if frame is None:
             return
-        before, after = frame.original, frame.image
+        before, after = frame.camera, frame.image
         if before.shape != after.shape:  # the camera changed size between frames
             before = cv2.resize(before, (after.shape[1], after.shape[0]))
         # Scale to the pixels actually shown first: composing and converting get cheaper.

@@ -13,7 +13,7 @@ from vcam import StatsSnapshot
 CELLS = (
     ("Model", ("preprocess", "inference")),
     ("Refine", ("refine",)),
-    ("Compose", ("composite",)),
+    ("Compose", ("effects", "composite")),
     ("Output", ("send",)),
 )
 

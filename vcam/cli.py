@@ -21,7 +21,9 @@ from pathlib import Path
 from vcam import __version__
 from vcam.errors import CameraError, SettingsError, VcamError, VirtualCameraError
 from vcam.settings import (
+    AUTO_FRAME_MODES,
     BACKGROUND_KINDS,
+    LIGHT_MODES,
     PROVIDERS,
     Settings,
     load_settings,
@@ -39,7 +41,7 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
-KERNEL_NOTE_AFTER = 2.0  # seconds: numba loads its cached kernels in about 0.4 s
+KERNEL_NOTE_AFTER = 4.0  # seconds: numba loads its cached kernels in 0.4-3 s, compiles in 6 s or more
 KERNEL_NOTE = "vcam: preparing the fast kernels once, about 10 s (after installing or updating)"
 
 
@@ -110,6 +112,32 @@ def _look_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--smoothing", type=float, help="temporal smoothing 0..1")
     group.add_argument(
         "--guided", action=argparse.BooleanOptionalAction, help="edge-aware alpha upsampling"
+    )
+    _person_options(parser)
+
+
+def _person_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("person effects")
+    group.add_argument(
+        "--auto-frame",
+        choices=AUTO_FRAME_MODES,
+        type=str.lower,
+        help="crop and zoom to keep your head and shoulders framed (gentle: up to 1.5x, "
+        "tight: closer, up to 2x)",
+    )
+    group.add_argument(
+        "--main-person-only",
+        action=argparse.BooleanOptionalAction,
+        help="treat bystanders and people walking behind as background",
+    )
+    group.add_argument(
+        "--light",
+        choices=LIGHT_MODES,
+        type=str.lower,
+        help="auto: brighten a dark or colour-cast person (the background is left alone)",
+    )
+    group.add_argument(
+        "--light-strength", type=float, metavar="S", help="how much light correction, 0..1 (0.8)"
     )
 
 
@@ -239,6 +267,10 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "guided": "guided",
         "device": "virtual_device",
         "backend": "virtual_backend",
+        "auto_frame": "auto_frame",
+        "main_person_only": "main_person_only",
+        "light": "light",
+        "light_strength": "light_strength",
     }
     changes: dict[str, object] = {}
     for arg, field in names.items():

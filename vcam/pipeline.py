@@ -42,9 +42,10 @@ import cv2
 import numba
 import numpy as np
 
-from vcam import compositor, refine
+from vcam import compositor, light, refine
 from vcam.backgrounds import make_background
 from vcam.cards import message_card
+from vcam.effects import PersonEffects, effects_on
 from vcam.errors import CameraError, InputError, OutputError, SettingsError, VcamError
 from vcam.matting import Matter, ModelInfo
 from vcam.refine import Refiner
@@ -183,6 +184,7 @@ def warm_up() -> None:
     """Compile (or load from numba's cache) the compositing and refining kernels."""
     compositor.warm_up()
     refine.warm_up()
+    light.warm_up()
 
 
 def changed_fields(old: Settings, new: Settings) -> set[str]:
@@ -449,6 +451,7 @@ class Pipeline:
         self._settings_sinks: list[Sink] = []
         self._matting: _MattingWorker | None = None
         self._refiner: Refiner | None = None
+        self._effects = PersonEffects()
         self._background = None
         self._reconnector: _Reconnector | None = None
         self._lost_error: VcamError | None = None
@@ -949,6 +952,7 @@ class Pipeline:
             if track.source is source:
                 log.info("frame size changed from %s to %s", track.shape, image.shape)
             self._refiner.reset()  # new camera or size: the old alpha history does not fit
+            self._effects.reset()
             track.source, track.shape = source, image.shape
             track.last_infer_seq, track.reference = -(10**9), None
 
@@ -973,11 +977,17 @@ class Pipeline:
         latest = matting.latest
         if latest is None or latest[2] != image.shape:
             return  # no alpha for this frame size yet (the start, or a size change)
+        effects, seconds = self._effects, frame.timestamp
+        low, picture = effects.before_refine(settings, latest[0], image, seconds)
         with self.stats.timer("refine"):
-            alpha = self._refiner.refine(latest[0], image)
+            alpha = self._refiner.refine(low, picture)
+        picture = effects.after_refine(settings, picture, alpha, seconds)
+        if effects_on(settings):
+            self.stats.record("effects", effects.spent)
         with self.stats.timer("composite"):
-            composite = self._background.composite(image, alpha)
-        output = OutputFrame(composite, image, alpha, frame.index, frame.timestamp)
+            composite = self._background.composite(picture, alpha)
+        raw = image if picture is not image else None  # the camera picture for "Before"
+        output = OutputFrame(composite, picture, alpha, frame.index, frame.timestamp, raw=raw)
         with self.stats.timer("send"):
             self._send_all(output)
         self._last_output = output
@@ -986,7 +996,8 @@ class Pipeline:
 
     def _alpha_budget(self, fps: float) -> float:
         """How long a frame may wait for its own alpha and still leave on time."""
-        rest = sum(self.stats.median_ms(s) or 0.0 for s in ("refine", "composite", "send"))
+        stages = ("refine", "effects", "composite", "send")
+        rest = sum(self.stats.median_ms(s) or 0.0 for s in stages)
         return max(0.002, 1.0 / fps - rest / 1000.0 - 0.002)
 
     def _finish(self, state: str, message: str, error: VcamError | None = None) -> None:
@@ -1039,10 +1050,13 @@ def process(
     max_frames: int | None = None,
     stats: RollingStats | None = None,
     stop: threading.Event | None = None,
+    effects: PersonEffects | None = None,
 ) -> int:
     """Run every frame of an offline ``source`` through model, refiner and background into
     ``sinks``, in this thread (no dropping), until it ends or ``stop`` is set (checked before
     each frame). Closes source and sinks. Returns frames done.
+    ``effects``: the person effects' state to use (e.g. to read the framing's view of each
+    frame from ``progress``); a fresh one by default.
 
     The refine and compositing kernels run on ``frame_threads(settings)`` numba threads, as
     in the live frame worker (numba's count is per calling thread: it is set here for the
@@ -1059,6 +1073,7 @@ def process(
     try:
         matter = make_matter(settings)
         refiner = make_refiner(settings)
+        effects = effects or PersonEffects()
         background = background_for(settings)
         opened.append(background)
         warm_up()
@@ -1077,11 +1092,17 @@ def process(
                 blob, where = matter.preprocess(image)
             with stats.timer("inference"):
                 low = matter.infer(blob, where)
+            seconds = frame.index / source.fps  # the file's own time, however fast it runs
+            low, picture = effects.before_refine(settings, low, image, seconds)
             with stats.timer("refine"):
-                alpha = refiner.refine(low, image)
+                alpha = refiner.refine(low, picture)
+            picture = effects.after_refine(settings, picture, alpha, seconds)
+            if effects_on(settings):
+                stats.record("effects", effects.spent)
             with stats.timer("composite"):
-                composite = background.composite(image, alpha)
-            output = OutputFrame(composite, image, alpha, frame.index, frame.timestamp)
+                composite = background.composite(picture, alpha)
+            raw = image if picture is not image else None
+            output = OutputFrame(composite, picture, alpha, frame.index, frame.timestamp, raw=raw)
             with stats.timer("send"):
                 for sink in sinks:
                     sink.send(output)

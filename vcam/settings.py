@@ -33,6 +33,8 @@ SOURCE_KINDS = ("camera", "video", "image", "sample")
 BACKGROUND_KINDS = ("blur", "image", "video", "colour", "green", "passthrough")
 OUTPUT_KINDS = ("virtual", "file", "png", "none")
 PROVIDERS = ("cpu", "auto", "cuda", "directml", "coreml")
+AUTO_FRAME_MODES = ("off", "gentle", "tight")  # vcam.framing.STYLES has the last two
+LIGHT_MODES = ("off", "auto")
 SETTINGS_FILE = "settings.json"
 # The panel's own choices (its Source and Output cards), never shared with the command line.
 PANEL_FIELDS = (
@@ -116,6 +118,14 @@ class Settings:
     blur_strength: int = field(default=25, metadata=_range(1, 101))  # sigma px at 720p
     background_path: str = ""  # image or video file for "image" / "video"
     colour: str = "#2e3440"  # "#rrggbb" for the "colour" background
+
+    # Person: effects from the matte (vcam.effects). Auto-framing crops and zooms the camera
+    # picture to the main person's head and shoulders; main person only clears bystanders
+    # from the matte; light correction lifts a dark or colour-cast person, by light_strength.
+    auto_frame: str = field(default="off", metadata=_choices(AUTO_FRAME_MODES))
+    main_person_only: bool = False
+    light: str = field(default="off", metadata=_choices(LIGHT_MODES))
+    light_strength: float = field(default=0.8, metadata=_range(0.0, 1.0))
 
     # Output: where the result goes.
     output: str = field(default="virtual", metadata=_choices(OUTPUT_KINDS))

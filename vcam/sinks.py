@@ -37,7 +37,9 @@ class OutputFrame:
     """A finished frame: ``image`` the composite (BGR uint8), ``original`` the (mirrored)
     camera frame, ``alpha`` uint8 HxW (255 = person), the source ``index`` and ``timestamp``.
     ``placeholder``: a notice card sent while the camera is lost (``image`` and ``original``
-    are the card, ``index`` is -1)."""
+    are the card, ``index`` is -1). With auto-framing or light correction, ``original`` is the
+    framed, corrected picture that ``alpha`` fits, and ``raw`` the camera frame before them
+    (None when no effect changed the picture)."""
 
     image: np.ndarray
     original: np.ndarray
@@ -45,6 +47,12 @@ class OutputFrame:
     index: int
     timestamp: float
     placeholder: bool = False
+    raw: np.ndarray | None = None
+
+    @property
+    def camera(self) -> np.ndarray:
+        """The camera picture as it came (for a "Before" view)."""
+        return self.raw if self.raw is not None else self.original
 
 
 def fit_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

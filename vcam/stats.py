@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 
 # The stages of one frame, in order. "capture" is how long a frame waited between the camera and
 # the worker; "latency" is from capture until every sink had it.
-STAGES = ("capture", "preprocess", "inference", "refine", "composite", "send", "latency")
+STAGES = (
+    "capture",
+    "preprocess",
+    "inference",
+    "refine",
+    "effects",
+    "composite",
+    "send",
+    "latency",
+)
 MAX_SAMPLES = 2000  # per stage or event: a hard bound even at absurd frame rates
 
 
