@@ -86,7 +86,7 @@ def test_no_reader_idles_and_a_reader_in_the_process_table_wakes_it(
     with pipeline:
         ondemand.start()
         try:
-            wait_until(lambda: pipeline.status.state == "idle")  # nobody reads: idle after the grace
+            wait_until(lambda: pipeline.status.state == "idle")  # nobody reads: after the grace
             assert pipeline.status.state == "idle"
             assert pipeline.status.message == "idle: no app is using the camera"
             assert pipeline.source.ended, "the camera is released"
@@ -164,7 +164,7 @@ def test_where_readers_cannot_be_counted_it_says_so_once_and_stays_on(
     with caplog.at_level(logging.WARNING, logger="vcam.ondemand"), pipeline:
         ondemand.start()
         try:
-            wait_until(lambda: pipeline.status.state == "running")  # cannot tell: the camera comes on
+            wait_until(lambda: pipeline.status.state == "running")  # cannot tell: it comes on
             time.sleep(0.5)  # ten more looks
             assert not pipeline.idle and ondemand.readers is None
         finally:
