@@ -99,6 +99,8 @@ def test_requests_change_the_running_pipeline(running, path):
     assert reply["paused"] and reply["state"] == "paused" and pipeline.source.ended
     reply = request("resume", path=path)
     assert not reply["paused"] and reply["state"] == "running"
+    assert request("toggle-pause", path=path)["state"] == "paused"
+    assert request("toggle-pause", path=path)["state"] == "running"
 
     reply = request("show", path=path)
     assert not reply["ok"] and "no window" in reply["error"]

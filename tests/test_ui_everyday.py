@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -176,8 +177,8 @@ def test_ctl_requests_are_carried_out_by_the_panel(qtbot, open_window, tmp_path)
         reply = ask(qtbot, path, "pause")
         assert reply["paused"] and reply["state"] == "paused" and window.camera_paused
         wait_state(qtbot, window, "paused")
-        reply = ask(qtbot, path, "resume")
-        assert not reply["paused"]
+        reply = ask(qtbot, path, "toggle-pause")
+        assert not reply["paused"] and window.pause_button.text() == "Pause camera"
         wait_state(qtbot, window, "running")
         window.save_now()
         assert json.loads(settings_path().read_text())["background_path"] == "preset:night"
@@ -206,6 +207,43 @@ def test_at_login_it_starts_in_the_tray_with_the_virtual_camera_idle(
     wait_state(qtbot, window, "paused")
     assert window.tray_pause.text() == "Resume camera"
     window.close()
+    assert test_ui.vcam_threads() == []
+
+
+def test_vcam_ui_tray_starts_hidden_and_quit_in_the_tray_ends_it(
+    qtbot, no_cameras, base_settings, fake_vcam, monkeypatch
+):
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    import ui
+
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: True))
+    from vcam.settings import save_settings
+
+    save_settings(base_settings.replace(virtual_backend=FAKE_BACKEND))
+    seen = {}
+
+    def quit_from_the_tray() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if not windows or windows[0].engine.pipeline.status.state != "idle":  # nobody reads
+            QTimer.singleShot(50, quit_from_the_tray)
+            return
+        window = windows[0]
+        seen.update(visible=window.isVisible(), output=window.output_on)
+        quit_action = window.tray.contextMenu().actions()[-1]
+        seen["action"] = quit_action.text()
+        quit_action.trigger()
+
+    QTimer.singleShot(50, quit_from_the_tray)
+    QTimer.singleShot(30000, lambda: QApplication.exit(7))  # only if Quit did not end it
+    handlers = {sig: signal.getsignal(sig) for sig in test_ui.CLOSING_SIGNALS}
+    try:
+        assert ui.main(["--tray"]) == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert seen == {"visible": False, "output": True, "action": "Quit"}
     assert test_ui.vcam_threads() == []
 
 

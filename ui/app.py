@@ -113,6 +113,8 @@ def _run(args: argparse.Namespace, remote: ControlServer | None) -> int:
         settings = load_panel_settings()
     app = create_app()
     window = MainWindow(settings, settings_file, in_tray=args.tray)
+    # Closing a hidden window (Quit in the tray, `vcam ctl stop`) does not end Qt's loop.
+    window.closed.connect(lambda: app.exit(0))
     if not args.tray:
         window.show()
     if remote is not None:

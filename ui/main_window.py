@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
     """vcam's control panel."""
 
     demandNote = pyqtSignal(str)  # from vcam.ondemand's thread: it cannot tell who reads
+    closed = pyqtSignal()  # the panel closed (also when hidden in the tray: see ui.app)
 
     def __init__(
         self,
@@ -1210,6 +1211,8 @@ class MainWindow(QMainWindow):
         """Carry out a ``vcam ctl`` request (in the UI thread; ``ui.remote`` calls it) and
         return the reply's fields. A change that cannot work raises its one-line error."""
         command = request["cmd"]
+        if command == "toggle-pause":
+            command = "resume" if self.camera_paused else "pause"
         if command in ("pause", "resume"):
             self.set_camera_paused(command == "pause")
         elif command == "show":
@@ -1257,3 +1260,4 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.hide()
         event.accept()
+        self.closed.emit()

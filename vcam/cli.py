@@ -195,7 +195,8 @@ def _remote_commands(commands) -> None:
         "ctl",
         help="control a running `vcam run` or panel (for desktop hotkeys)",
         description="Send one request to the running vcam: status, pause, resume, "
-        "background SPEC, blur N, next-background, model fast|quality, stop, show.",
+        "toggle-pause, background SPEC, blur N, next-background, model fast|quality, stop, "
+        "show.",
     )
     ctl.add_argument("request", choices=list(COMMANDS), metavar="REQUEST", help="what to do")
     ctl.add_argument("value", nargs="?", metavar="VALUE", help="background SPEC, blur N, model")

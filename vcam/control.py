@@ -9,7 +9,8 @@ One JSON object per line, each answered by one JSON line::
     {"cmd": "status"}                          -> {"ok": true, "state": "running", ...}
     {"cmd": "background", "value": "preset:office"}
     {"cmd": "blur", "value": 30}               (the blur background, at strength 30)
-    {"cmd": "pause"} / {"cmd": "resume"} / {"cmd": "next-background"} / {"cmd": "stop"}
+    {"cmd": "pause"} / {"cmd": "resume"} / {"cmd": "toggle-pause"} / {"cmd": "stop"}
+    {"cmd": "next-background"}
     {"cmd": "model", "value": "quality"}
     not JSON, or an unknown command         -> {"ok": false, "error": "..."}
 
@@ -46,6 +47,7 @@ COMMANDS: dict[str, Any] = {
     "status": None,
     "pause": None,
     "resume": None,
+    "toggle-pause": None,
     "background": str,
     "blur": int,
     "next-background": None,
@@ -195,6 +197,8 @@ class PipelineControl:
 
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         command, pipeline = request["cmd"], self.pipeline
+        if command == "toggle-pause":
+            command = "resume" if pipeline.camera_paused else "pause"
         if command == "pause":
             pipeline.pause_camera()
         elif command == "resume":
