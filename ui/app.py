@@ -113,8 +113,9 @@ def _run(args: argparse.Namespace, remote: ControlServer | None) -> int:
         settings = load_panel_settings()
     app = create_app()
     window = MainWindow(settings, settings_file, in_tray=args.tray)
-    # Closing a hidden window (Quit in the tray, `vcam ctl stop`) does not end Qt's loop.
-    window.closed.connect(lambda: app.exit(0))
+    # Closing a hidden window (Quit in the tray, `vcam ctl stop`) does not end Qt's loop by
+    # itself, as closing the last visible one does (with a Quit event of its own).
+    window.closed.connect(lambda: None if window.isVisible() else QTimer.singleShot(0, app.quit))
     if not args.tray:
         window.show()
     if remote is not None:
