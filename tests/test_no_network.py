@@ -29,17 +29,20 @@ from vcam.sinks import PngSink, PreviewSink, VideoFileSink
 from vcam.sources import VideoSource
 
 # Installed in a fresh interpreter before anything else: every attempt is recorded (a library
-# could swallow the exception) and refused.
+# could swallow the exception) and refused. Unix-domain sockets are local, not the network:
+# vcam's remote control listens on one (vcam.control), so those pass.
 GUARD = """
 import json, socket, sys
 attempts = []
-def refuse(name):
+def refuse(name, real=None):
     def trap(*args, **kwargs):
+        if real is not None and getattr(args[0], "family", None) == socket.AF_UNIX:
+            return real(*args, **kwargs)
         attempts.append([name, repr(args[1:] if args else ())[:80]])
         raise OSError(f"network access: {name}")
     return trap
 for name in ("connect", "connect_ex", "bind", "sendto", "sendmsg"):
-    setattr(socket.socket, name, refuse("socket." + name))
+    setattr(socket.socket, name, refuse("socket." + name, getattr(socket.socket, name)))
 for name in ("create_connection", "getaddrinfo", "gethostbyname", "gethostbyname_ex"):
     setattr(socket, name, refuse(name))
 _init = socket.socket.__init__
@@ -58,7 +61,8 @@ class Trap:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.attempts: list[str] = []
         for name in ("connect", "connect_ex", "bind", "sendto", "sendmsg"):
-            monkeypatch.setattr(socket.socket, name, self._refuse(f"socket.{name}"))
+            real = getattr(socket.socket, name)
+            monkeypatch.setattr(socket.socket, name, self._refuse(f"socket.{name}", real))
         for name in ("create_connection", "getaddrinfo", "gethostbyname", "gethostbyname_ex"):
             monkeypatch.setattr(socket, name, self._refuse(name))
         real_init = socket.socket.__init__
@@ -71,8 +75,10 @@ class Trap:
 
         monkeypatch.setattr(socket.socket, "__init__", guarded_init)
 
-    def _refuse(self, name: str):
+    def _refuse(self, name: str, real=None):
         def trap(*args, **kwargs):
+            if real is not None and getattr(args[0], "family", None) == socket.AF_UNIX:
+                return real(*args, **kwargs)  # local: the remote control's socket
             self.attempts.append(name)
             raise OSError(f"network access: {name}")
 
@@ -86,6 +92,8 @@ def trap(monkeypatch) -> Trap:
         socket.create_connection(("example.org", 80))
     with pytest.raises(OSError, match="network access"):
         socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with pytest.raises(OSError, match="network access"):
+        socket.socket.connect(object(), ("example.org", 80))  # no family: refused
     trap.attempts.clear()
     return trap
 

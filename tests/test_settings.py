@@ -343,3 +343,20 @@ def test_the_panel_keeps_its_camera_and_output_apart_and_shares_the_look(config_
     )
     own = json.loads((config_dir / "settings.panel.json").read_text())
     assert sorted(own) == sorted(PANEL_FIELDS)
+
+
+def test_on_demand_is_the_panels_default_and_off_for_the_command_line(config_dir):
+    from vcam.settings import load_panel_settings, save_panel_settings
+
+    assert Settings().on_demand is False and load_settings().on_demand is False
+    assert load_panel_settings().on_demand is True  # no panel file yet
+    save_panel_settings(Settings(on_demand=False))
+    assert load_panel_settings().on_demand is False  # the panel's choice is kept
+    assert load_settings().on_demand is False
+    own = config_dir / "settings.panel.json"
+    older = json.loads(own.read_text())
+    del older["on_demand"]  # a file saved before the setting existed
+    own.write_text(json.dumps(older))
+    assert load_panel_settings().on_demand is True
+    save_settings(Settings(on_demand=True))  # `vcam run --on-demand --save`
+    assert load_settings().on_demand is True

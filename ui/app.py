@@ -1,8 +1,10 @@
-"""Start the panel: parse its options, load the settings, style the app, show the window."""
+"""Start the panel: parse its options, claim the remote control's channel (a second panel
+brings the first to the front instead), load the settings, style the app, show the window."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -13,8 +15,12 @@ from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication, QWidget
 
 from ui.main_window import MainWindow
+from ui.remote import PanelRemote
 from ui.style import apply_style
+from vcam.control import AlreadyRunning, ControlError, ControlServer, request
 from vcam.settings import load_panel_settings, settings_path
+
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +28,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--settings", metavar="FILE", help="read and save settings in FILE instead of the default"
     )
+    parser.add_argument(
+        "--tray", action="store_true", help="start in the tray with the virtual camera on"
+    )
     return parser
+
+
+def claim_remote() -> ControlServer | None:
+    """The panel's remote-control channel; None (with a note) when it cannot be made.
+    AlreadyRunning when another vcam holds it."""
+    try:
+        return ControlServer("panel").open()
+    except AlreadyRunning:
+        raise
+    except ControlError as error:
+        log.warning("no remote control: %s", error)
+        return None
+
+
+def bring_to_front() -> bool:
+    """Ask the panel that is already open to show its window; False when it does not."""
+    try:
+        return bool(request("show", timeout=5.0).get("ok"))
+    except ControlError:
+        return False
 
 
 def create_app() -> QApplication:
@@ -61,6 +90,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Open the window and run until it closes. Raises SettingsError (one line) for a bad
     ``--settings`` file, which the ``vcam`` command prints."""
     args = build_parser().parse_args(list(argv) if argv is not None else None)
+    try:
+        remote = claim_remote()
+    except AlreadyRunning as error:
+        if error.app == "panel" and bring_to_front():  # a second panel: the first one shows
+            print("vcam: the panel is already open; brought it to the front")
+            return 0
+        raise
+    try:
+        return _run(args, remote)
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+def _run(args: argparse.Namespace, remote: ControlServer | None) -> int:
     if args.settings:
         settings_file = Path(args.settings).expanduser()
         settings = load_panel_settings(settings_file, strict=settings_file.exists())
@@ -68,7 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings_file = settings_path()
         settings = load_panel_settings()
     app = create_app()
-    window = MainWindow(settings, settings_file)
-    window.show()
+    window = MainWindow(settings, settings_file, in_tray=args.tray)
+    # Closing a hidden window (Quit in the tray, `vcam ctl stop`) does not end Qt's loop by
+    # itself, as closing the last visible one does (with a Quit event of its own).
+    window.closed.connect(lambda: None if window.isVisible() else QTimer.singleShot(0, app.quit))
+    if not args.tray:
+        window.show()
+    if remote is not None:
+        remote.start(PanelRemote(window))
     close_on_signals(app, window)
     return app.exec()

@@ -9,6 +9,11 @@ A change the engine rejects (a bad background file, a missing model, no virtual 
 leaves the running stage as it was, puts the control back and shows the engine's one-line
 message in the status line, until its cause is gone. Recordings go to the Videos folder
 (``recordings_folder``) unless a file is chosen; the panel shows the full path.
+
+Everyday use: "Pause camera" (footer and tray) releases the camera and sends a "Camera
+paused" card; "Idle when unused" (``vcam.ondemand``) does the same while the window is hidden
+and no app reads the virtual camera; "Start at login" writes the panel's login entry
+(``vcam.autostart``); ``remote()`` carries out ``vcam ctl`` requests (``ui.remote``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QSignalBlocker, QStandardPaths, Qt, QTimer
+from PyQt6.QtCore import QEvent, QSignalBlocker, QStandardPaths, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QColor
 from PyQt6.QtWidgets import (
     QColorDialog,
@@ -52,9 +57,11 @@ from ui.widgets import (
     ValueSlider,
 )
 from ui.worker import ApplyResult, Engine, one_line, status_text, warning_text
-from vcam import Settings, SettingsError, VcamError, resolve_model
-from vcam.backgrounds import presets
+from vcam import BackgroundError, Settings, SettingsError, VcamError, autostart, resolve_model
+from vcam.backgrounds import presets, resolve_path
+from vcam.control import setting_changes, status_fields
 from vcam.matting import available_providers
+from vcam.ondemand import OnDemand
 from vcam.settings import (
     PROVIDERS,
     field_names,
@@ -140,12 +147,18 @@ def _set_items(combo: ComboBox, items: list[tuple[str, str]], selected: str) -> 
 class MainWindow(QMainWindow):
     """vcam's control panel."""
 
+    demandNote = pyqtSignal(str)  # from vcam.ondemand's thread: it cannot tell who reads
+    closed = pyqtSignal()  # the panel closed (also when hidden in the tray: see ui.app)
+
     def __init__(
         self,
         settings: Settings | None = None,
         settings_file: str | Path | None = None,
         tray: bool = True,
+        in_tray: bool = False,
     ) -> None:
+        """``in_tray``: start as at login (``start_in_tray``), never showing the window and,
+        when it idles while unused, never opening the camera before an app asks."""
         super().__init__()
         self.settings_file = Path(settings_file) if settings_file else settings_path()
         if settings is None:
@@ -166,6 +179,10 @@ class MainWindow(QMainWindow):
         self._last_file_background = ""
         self.tray: QSystemTrayIcon | None = None
         self.engine: Engine | None = None
+        self.ondemand: OnDemand | None = None
+        self.camera_paused = False  # the privacy pause
+        self._shown = False  # the window is on screen (read by the on-demand thread)
+        self._recording_live = False  # a file is being recorded: never idle
 
         self.setWindowTitle("vcam")
         self.setWindowIcon(icons.app_icon())
@@ -187,12 +204,20 @@ class MainWindow(QMainWindow):
         self.engine.result.connect(self._on_result)
         self.engine.status.connect(self._on_status)
         self.engine.cameras.connect(self._on_cameras)
+        if in_tray and self.settings.on_demand:
+            self.engine.pipeline.set_idle(True)  # not started yet: it starts idle
         self.tray = self._make_tray() if tray else None
+        self.ondemand = OnDemand(self.engine.pipeline, self._watching, on_note=self.demandNote.emit)
+        self.demandNote.connect(self._on_demand_note)
+        self.ondemand.set_enabled(self.settings.on_demand)
+        self.ondemand.start()
         self._stats_timer.start()
         self.engine.find_cameras()
         if self.settings.source != "camera":
             self._push()  # a camera source waits for the camera list (see _on_cameras)
         self._refresh_output()
+        if in_tray:
+            self.start_in_tray()
 
     # =========================================================================================
     # Building the window
@@ -459,6 +484,20 @@ class MainWindow(QMainWindow):
         browse.setToolTip("Choose where to save the video")
         browse.clicked.connect(self._choose_output_file)
         self.output_file_row = section.add_row("Save to", self.output_path, browse)
+        self.on_demand = Toggle()
+        self.on_demand.toggled.connect(lambda on: self._change(on_demand=on))
+        tip = (
+            "While this window is hidden and no app uses the virtual camera, release the camera "
+            "and stop the model; they start again when an app opens the camera"
+        )
+        self.on_demand.setToolTip(tip)
+        section.add_row("Idle when unused", self.on_demand, expand=False).setToolTip(tip)
+        self.autostart_toggle = Toggle()
+        self.autostart_toggle.set_value(bool(autostart.status()))
+        self.autostart_toggle.toggled.connect(self._set_autostart)
+        tip = "Start vcam in the tray when you log in, with the virtual camera on"
+        self.autostart_toggle.setToolTip(tip)
+        section.add_row("Start at login", self.autostart_toggle, expand=False).setToolTip(tip)
         return section
 
     def _build_footer(self) -> QWidget:
@@ -474,6 +513,11 @@ class MainWindow(QMainWindow):
         self.start_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.start_button.clicked.connect(self.toggle_output)
         layout.addWidget(self.start_button)
+        self.pause_button = QPushButton("Pause camera")
+        self.pause_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.pause_button.setToolTip("Turn the camera off; the video shows “Camera paused”")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        layout.addWidget(self.pause_button)
         self.output_status = QLabel()
         self.output_status.setObjectName("hint")
         self.output_status.setWordWrap(True)
@@ -503,10 +547,13 @@ class MainWindow(QMainWindow):
         show.triggered.connect(self._show_window)
         self.tray_toggle = QAction("Start virtual camera", menu)
         self.tray_toggle.triggered.connect(self.toggle_output)
+        self.tray_pause = QAction("Pause camera", menu)
+        self.tray_pause.triggered.connect(self.toggle_pause)
         quit_action = QAction("Quit", menu)
         quit_action.triggered.connect(self.close)
         menu.addAction(show)
         menu.addAction(self.tray_toggle)
+        menu.addAction(self.tray_pause)
         menu.addSeparator()
         menu.addAction(quit_action)
         tray.setContextMenu(menu)
@@ -561,6 +608,8 @@ class MainWindow(QMainWindow):
         if new != self.settings:
             self.settings = new
             self._schedule_save()
+        if "on_demand" in changes and self.ondemand is not None:
+            self.ondemand.set_enabled(self.settings.on_demand)
         self._sync_controls()
         if self._target() != before:
             self._push()
@@ -677,6 +726,8 @@ class MainWindow(QMainWindow):
             self._clear_message("run", later=True)  # a restart: keep the why for a while
             if status.warning:
                 self._output_dropped(warning_text(status))
+        elif status.state in ("idle", "paused"):
+            self.show_message(status.message)  # "idle: no app is using the camera"
         elif status.state == "reconnecting":
             self.show_message(status_text(status), "warning", cause="camera")
         elif status.state == "error":
@@ -686,6 +737,8 @@ class MainWindow(QMainWindow):
                 self._recover(message)
         elif status.state == "ended":
             self.show_message(f"{status.message}: choose a source to continue", "warning")
+        if self.tray is not None:
+            self.tray.setToolTip(f"vcam · {status.message or status.state}")
         self._refresh_output()
 
     def _output_dropped(self, warning: str) -> None:
@@ -866,6 +919,7 @@ class MainWindow(QMainWindow):
         self.fps_combo.setEnabled(s.source != "video" or self._no_camera)
         self.mirror.set_value(s.mirror)
         self.wait_camera.set_value(s.wait_for_camera)
+        self.on_demand.set_value(s.on_demand)
 
         self.background_tiles.set_value(self._background_key())
         self.background_tiles.tiles["colour"].set_picture(thumbnails.colour_tile(s.colour))
@@ -1033,6 +1087,11 @@ class MainWindow(QMainWindow):
             self.output_status.setText("Virtual camera is off")
             set_level(self.output_status, "")
         self.preview.set_badge("LIVE" if live and not is_file else "REC" if live else "")
+        recording = self.output_on and is_file
+        if recording != self._recording_live:
+            self._recording_live = recording  # a recording is watched: never idle
+            if self.ondemand is not None:
+                self.ondemand.poke()
         if self.tray is not None:
             self.tray_toggle.setText(text)
             self.tray.setIcon(icons.app_icon(live=live))
@@ -1111,13 +1170,131 @@ class MainWindow(QMainWindow):
             self.source_info.setText(f"{source} · {source.width}×{source.height}")
 
     # =========================================================================================
+    # Everyday use: pause, idle, start at login, the remote control
+
+    def toggle_pause(self) -> None:
+        self.set_camera_paused(not self.camera_paused)
+
+    def set_camera_paused(self, paused: bool) -> None:
+        """The privacy pause: the camera is released and the preview and the virtual camera
+        show "Camera paused" until resumed."""
+        if paused != self.camera_paused:
+            self.camera_paused = paused
+            self.engine.set_camera_paused(paused)
+        text = "Resume camera" if paused else "Pause camera"
+        self.pause_button.setText(text)
+        self.pause_button.setProperty("live", paused)
+        self.pause_button.style().unpolish(self.pause_button)
+        self.pause_button.style().polish(self.pause_button)
+        if self.tray is not None:
+            self.tray_pause.setText(text)
+
+    def start_in_tray(self) -> None:
+        """As at login (``vcam ui --tray``): the virtual camera on (unless the output is a
+        file) and the window hidden in the tray, or minimised where there is no tray."""
+        if not self.output_on and self.settings.output not in ("file", "png"):
+            self.toggle_output()
+        if self.tray is not None:
+            self.hide()
+        else:
+            self.showMinimized()
+
+    def _watching(self) -> bool:
+        """(Any thread) whether someone watches besides the virtual camera's apps: the window
+        on screen, or a recording."""
+        return self._shown or self._recording_live
+
+    def _note_shown(self) -> None:
+        shown = self.isVisible() and not self.isMinimized()
+        if shown != self._shown:
+            self._shown = shown
+            if self.ondemand is not None:
+                self.ondemand.poke()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self._note_shown()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().hideEvent(event)
+        self._note_shown()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.WindowStateChange:
+            self._note_shown()
+
+    def _on_demand_note(self, note: str) -> None:
+        """The platform cannot tell who reads the virtual camera: it stays on."""
+        self.on_demand.setToolTip(note)
+        self.show_message(note)
+
+    def _set_autostart(self, on: bool) -> None:
+        """The "Start at login" switch: write or remove the panel's login entry."""
+        named = self.settings_file if self.settings_file != settings_path() else None
+        try:
+            if on:
+                entry = autostart.enable("panel", settings_file=named)
+                self.show_message(f"Starts at login: {entry.where}")
+            else:
+                removed = autostart.disable()
+                if removed:
+                    self.show_message("No longer starts at login")
+        except VcamError as error:
+            self.show_message(one_line(error), "error", cause="settings")
+        self.autostart_toggle.set_value(bool(autostart.status()))
+
+    def remote(self, request: dict) -> dict:
+        """Carry out a ``vcam ctl`` request (in the UI thread; ``ui.remote`` calls it) and
+        return the reply's fields. A change that cannot work raises its one-line error."""
+        command = request["cmd"]
+        if command == "toggle-pause":
+            command = "resume" if self.camera_paused else "pause"
+        if command in ("pause", "resume"):
+            self.set_camera_paused(command == "pause")
+        elif command == "show":
+            self._show_window()
+        elif command == "stop":
+            QTimer.singleShot(0, self.close)
+        else:
+            changes = setting_changes(request, self.settings)
+            new = self.settings.replace(**changes)  # SettingsError names the field
+            if new.background in ("image", "video"):
+                path = resolve_path(new.background_path)  # an unknown preset is an error
+                if not path.is_file():
+                    raise BackgroundError(f"background {path} not found")
+            self._change(**changes)
+        return self.remote_status(stopping=command == "stop")
+
+    def remote_status(self, stopping: bool = False) -> dict:
+        """The panel's state for ``vcam ctl status``."""
+        pipeline = self.engine.pipeline
+        status = pipeline.status
+        state = "stopping" if stopping else "paused" if self.camera_paused else status.state
+        message = "Camera paused" if state == "paused" else status_text(status)
+        return {
+            "app": "panel",
+            "pid": os.getpid(),
+            "state": state,
+            "message": message,
+            "paused": self.camera_paused,
+            "idle": pipeline.idle,
+            "virtual_camera": self.output_on,
+            "fps": round(pipeline.snapshot().fps, 1),
+            **status_fields(self.settings),
+        }
+
+    # =========================================================================================
     # Closing
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         """Save, stop capture (threads joined, camera released), then close."""
         self._stats_timer.stop()
         self.save_now()
+        if self.ondemand is not None:
+            self.ondemand.stop()
         self.engine.shutdown()
         if self.tray is not None:
             self.tray.hide()
         event.accept()
+        self.closed.emit()

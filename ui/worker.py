@@ -64,6 +64,7 @@ class EngineWorker(QObject):
     _wake = pyqtSignal()
     _enumerate = pyqtSignal()
     _shutdown = pyqtSignal()
+    _pause = pyqtSignal(bool)
 
     def __init__(self, pipeline: Pipeline) -> None:
         super().__init__()
@@ -75,6 +76,7 @@ class EngineWorker(QObject):
         self._wake.connect(self._take)
         self._enumerate.connect(self._find_cameras)
         self._shutdown.connect(self._stop)
+        self._pause.connect(self._set_paused)
 
     # -- called from the UI thread --------------------------------------------------------
 
@@ -142,6 +144,17 @@ class EngineWorker(QObject):
             cameras = []
         self.camerasFound.emit(cameras)
 
+    @pyqtSlot(bool)
+    def _set_paused(self, paused: bool) -> None:
+        """The privacy pause (closing or reopening the camera can take a moment)."""
+        try:
+            if paused:
+                self.pipeline.pause_camera()
+            else:
+                self.pipeline.resume_camera()
+        except VcamError as error:  # it stopped meanwhile: nothing to pause
+            log.info("pause: %s", error)
+
     @pyqtSlot()
     def _stop(self) -> None:
         self.closing = True
@@ -187,6 +200,11 @@ class Engine(QObject):
     def find_cameras(self) -> None:
         if not self._shut:
             self.worker._enumerate.emit()
+
+    def set_camera_paused(self, paused: bool) -> None:
+        """Pause (camera released, a "Camera paused" card) or resume, in the worker thread."""
+        if not self._shut:
+            self.worker._pause.emit(paused)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop the pipeline (threads joined, camera released) and end the worker thread."""

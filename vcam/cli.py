@@ -1,4 +1,4 @@
-"""The ``vcam`` command: run, devices, matte, demo, ui.
+"""The ``vcam`` command: run, devices, matte, demo, ui, ctl, autostart.
 
 Options given on the command line override the saved settings (``--save`` keeps them).
 Errors are one line on stderr with a non-zero exit code, never a traceback; Ctrl-C exits 130,
@@ -9,6 +9,7 @@ SIGTERM and SIGHUP stop the pipeline cleanly (``vcam matte``, left unfinished, e
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -41,7 +42,7 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
-KERNEL_NOTE_AFTER = 4.0  # seconds: numba loads its cached kernels in 0.4-3 s, compiles in 6 s or more
+KERNEL_NOTE_AFTER = 4.0  # seconds: numba loads cached kernels in 0.4-3 s, compiles in 6 s or more
 KERNEL_NOTE = "vcam: preparing the fast kernels once, about 10 s (after installing or updating)"
 
 
@@ -156,6 +157,11 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         help="no camera yet: wait for it (the output shows a notice) instead of exiting",
     )
+    group.add_argument(
+        "--on-demand",
+        action=argparse.BooleanOptionalAction,
+        help="idle (camera off, no inference) while no app uses the virtual camera",
+    )
     group.add_argument("--stats", action="store_true", help="print fps and stage timings")
     group.add_argument("--save", action="store_true", help="keep these options as defaults")
 
@@ -201,8 +207,41 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(demo)
     _look_options(demo)
 
-    commands.add_parser("ui", help="the control panel (needs PyQt6 and a display)")
+    panel = commands.add_parser("ui", help="the control panel (needs PyQt6 and a display)")
+    panel.add_argument(
+        "--tray", action="store_true", help="start in the tray with the virtual camera on"
+    )
+    _remote_commands(commands)
     return parser
+
+
+def _remote_commands(commands) -> None:
+    """``vcam ctl`` and ``vcam autostart``."""
+    from vcam.control import COMMANDS
+
+    ctl = commands.add_parser(
+        "ctl",
+        help="control a running `vcam run` or panel (for desktop hotkeys)",
+        description="Send one request to the running vcam: status, pause, resume, "
+        "toggle-pause, background SPEC, blur N, next-background, model fast|quality, stop, "
+        "show.",
+    )
+    ctl.add_argument("request", choices=list(COMMANDS), metavar="REQUEST", help="what to do")
+    ctl.add_argument("value", nargs="?", metavar="VALUE", help="background SPEC, blur N, model")
+    ctl.add_argument("--json", action="store_true", help="print the reply as JSON")
+
+    auto = commands.add_parser("autostart", help="start vcam at login: on, off or status")
+    auto.add_argument("action", choices=("on", "off", "status"))
+    auto.add_argument(
+        "--panel",
+        action="store_true",
+        help="start the panel in the tray (default: `vcam run --on-demand`)",
+    )
+    auto.add_argument(
+        "--systemd",
+        action="store_true",
+        help="Linux: a systemd user unit instead of an XDG autostart entry",
+    )
 
 
 def _check_positive(name: str, value: float | None) -> None:
@@ -271,6 +310,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "main_person_only": "main_person_only",
         "light": "light",
         "light_strength": "light_strength",
+        "on_demand": "on_demand",
     }
     changes: dict[str, object] = {}
     for arg, field in names.items():
@@ -349,22 +389,43 @@ def _virtual_camera_available(settings: Settings) -> bool:
     return True
 
 
-def _drive(pipeline, duration: float | None, stats: bool, stop: threading.Event) -> float:
-    """Run until the source ends, ``duration`` passes, SIGTERM or Ctrl-C; then stop.
-    Returns the seconds it ran."""
+def _drive(
+    pipeline,
+    duration: float | None,
+    stats: bool,
+    stop: threading.Event,
+    remote=None,
+    on_demand: bool = False,
+) -> float:
+    """Run until the source ends, ``duration`` passes, SIGTERM, Ctrl-C or ``vcam ctl stop``;
+    then stop. ``remote`` (a ControlServer) answers ``vcam ctl`` meanwhile; ``on_demand``
+    idles while no app uses the virtual camera. Returns the seconds it ran."""
+    from vcam.control import PipelineControl
+    from vcam.ondemand import OnDemand
+
     started = time.monotonic()
     deadline = started + duration if duration else None
     next_report = time.monotonic() + 2.0
+    watcher = None
     try:
         pipeline.start()
+        if remote is not None:
+            remote.start(PipelineControl(pipeline, stop))
+        if on_demand:
+            watcher = OnDemand(pipeline).start()
         while not pipeline.wait(0.2):
             now = time.monotonic()
             if stop.is_set() or (deadline is not None and now >= deadline):
                 break
             if stats and now >= next_report:
-                print(pipeline.snapshot().line(), file=sys.stderr)
+                line, status = pipeline.snapshot().line(), pipeline.status
+                if status.state in ("idle", "paused"):
+                    line = f"{status.message} · {line}"
+                print(line, file=sys.stderr)
                 next_report = now + 2.0
     finally:
+        if watcher is not None:
+            watcher.stop()
         pipeline.stop()
     if pipeline.error is not None:
         raise pipeline.error
@@ -381,16 +442,61 @@ def _summary(pipeline, seconds: float) -> str:
     )
 
 
-def cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
-    from vcam.pipeline import Pipeline
+def _claim_remote():
+    """The remote control's channel for this run (a ControlServer), or None with a one-line
+    note when it cannot be made; a vcam already running is an error (AlreadyRunning)."""
+    from vcam.control import AlreadyRunning, ControlError, ControlServer
 
+    try:
+        return ControlServer("vcam run").open()
+    except AlreadyRunning:
+        raise
+    except ControlError as error:
+        print(f"vcam: no remote control: {error}", file=sys.stderr)
+        return None
+
+
+def _status_printer():
+    """An ``on_status`` callback saying in one line when the run idles, pauses and resumes."""
+    last = {"state": ""}
+
+    def show(status) -> None:
+        previous, last["state"] = last["state"], status.state
+        if status.state == "idle" and previous != "idle":
+            print(f"vcam: {status.message} (camera off until an app opens it)", file=sys.stderr)
+        elif status.state == "paused" and previous != "paused":
+            print("vcam: paused: the camera is off until `vcam ctl resume`", file=sys.stderr)
+        elif status.state == "running" and previous in ("idle", "paused"):
+            print(f"vcam: live: {status.message}", file=sys.stderr)
+
+    return show
+
+
+def cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
     _check_positive("duration", args.duration)
     settings = effective_settings(args)
     if args.save:
         print(f"vcam: saved settings to {save_settings(settings)}")
+    remote = _claim_remote()  # before the camera: a second vcam says so and leaves it alone
+    try:
+        return _run(args, settings, stop, remote)
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event, remote) -> int:
+    from vcam.pipeline import Pipeline
+
     explicit = overrides(args)
+    on_demand = settings.on_demand and settings.output == "virtual"
+    if args.on_demand and not on_demand:
+        print("vcam: --on-demand is for the virtual camera; this run stays on", file=sys.stderr)
     _prepare(args, settings)
-    pipeline = Pipeline(settings)  # waits for a missing camera if settings.wait_for_camera
+    # Waits for a missing camera if settings.wait_for_camera.
+    pipeline = Pipeline(settings, on_status=_status_printer())
+    if on_demand and sys.platform.startswith("linux"):
+        pipeline.set_idle(True)  # no camera light before an app asks (vcam.ondemand wakes it)
     try:
         pipeline.start()
     except CameraError:
@@ -410,9 +516,10 @@ def cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
             f"{seconds:g} s into {output} (see `vcam devices`)"
         )
         pipeline = Pipeline(settings)
-        print(_summary(pipeline, _drive(pipeline, seconds, args.stats, stop)))
+        print(_summary(pipeline, _drive(pipeline, seconds, args.stats, stop, remote)))
         return 0
-    print(_summary(pipeline, _drive(pipeline, args.duration, args.stats, stop)))
+    seconds = _drive(pipeline, args.duration, args.stats, stop, remote, on_demand)
+    print(_summary(pipeline, seconds))
     return 0
 
 
@@ -568,7 +675,82 @@ def cmd_ui(args: argparse.Namespace, stop: threading.Event) -> int:
         import ui
     except ImportError:
         raise VcamError("the control panel (ui package) is not installed; use `vcam run`") from None
-    return int(ui.main(["--settings", args.settings] if args.settings else []) or 0)
+    options = ["--settings", args.settings] if args.settings else []
+    if getattr(args, "tray", False):
+        options.append("--tray")
+    return int(ui.main(options) or 0)
+
+
+def _absolute_background(spec: str) -> str:
+    """A background spec for another process: a file named relative to here made absolute."""
+    try:
+        _background_changes(spec)
+    except SettingsError:
+        return spec  # the running vcam says what is wrong with it
+    if (
+        spec.lower() in BACKGROUND_KINDS
+        or spec.startswith("#")
+        or spec.lower().startswith("preset:")
+    ):
+        return spec
+    return str(Path(spec).expanduser().resolve())
+
+
+def cmd_ctl(args: argparse.Namespace, stop: threading.Event) -> int:
+    from vcam.control import ControlError, parse_request, request, status_line
+
+    wanted = {"cmd": args.request}
+    if args.value is not None:
+        wanted["value"] = args.value
+        if args.request == "blur":
+            try:
+                wanted["value"] = int(args.value)
+            except ValueError:
+                raise SettingsError(f"ctl blur: {args.value!r} is not a whole number") from None
+        elif args.request == "background":
+            wanted["value"] = _absolute_background(args.value)
+    try:
+        checked = parse_request(json.dumps(wanted))
+    except ControlError as error:
+        raise SettingsError(f"ctl {error}") from None
+    if args.value is not None and "value" not in checked:
+        raise SettingsError(f"ctl {args.request} takes no value")
+    reply = request(checked["cmd"], checked.get("value"))
+    if args.json:
+        print(json.dumps(reply))
+        return 0 if reply.get("ok") else EXIT_ERROR
+    if not reply.get("ok"):
+        raise VcamError(str(reply.get("error") or "the request failed"))
+    print(status_line(reply))
+    return 0
+
+
+def cmd_autostart(args: argparse.Namespace, stop: threading.Event) -> int:
+    from vcam import autostart
+
+    if args.action == "on":
+        target = "panel" if args.panel else "run"
+        method = "systemd" if args.systemd else None
+        entry = autostart.enable(target, method, settings_file=args.settings)
+        print(f"vcam: autostart on: {entry.line()}")
+        if args.systemd:
+            print("vcam: `systemctl --user daemon-reload && systemctl --user start vcam` starts it")
+        note = autostart.installed_note()
+        if note:
+            print(f"vcam: warning: {note}", file=sys.stderr)
+    elif args.action == "off":
+        removed = autostart.disable()
+        if removed:
+            print(f"vcam: autostart off: removed {', '.join(e.where for e in removed)}")
+        else:
+            print("vcam: autostart is off (vcam wrote no login entry here)")
+    else:
+        entries = autostart.status()
+        for entry in entries:
+            print(f"vcam: autostart on: {entry.line()}")
+        if not entries:
+            print("vcam: autostart is off")
+    return 0
 
 
 COMMANDS = {
@@ -577,6 +759,8 @@ COMMANDS = {
     "matte": cmd_matte,
     "demo": cmd_demo,
     "ui": cmd_ui,
+    "ctl": cmd_ctl,
+    "autostart": cmd_autostart,
 }
 
 

@@ -86,6 +86,11 @@ STATIC_THRESHOLD = 1.5  # mean grey-level change below which a frame counts as u
 STATIC_MAX_AGE = 0.5  # seconds: infer at least this often even when nothing moves
 RECONNECT_FIRST_DELAY = 0.5  # seconds before the first try to reopen a lost camera
 RECONNECT_MAX_DELAY = 5.0  # the back-off doubles up to this
+HOLD_CARD_PERIOD = 1.0  # seconds between the cards sent while the camera is held
+HOLD_LINES = {  # the card and status of each reason to hold the camera (the first one wins)
+    "paused": ("Camera paused", ["Camera paused"]),
+    "idle": ("idle: no app is using the camera", ["Camera off", "it starts when an app uses it"]),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,6 +224,8 @@ def prepare_image(image: np.ndarray, mirror: bool) -> np.ndarray | None:
 @dataclass(frozen=True)
 class Status:
     """What the pipeline is doing: ``state`` is "stopped", "starting", "running",
+    "paused" or "idle" (the camera is released, inference stopped and the sinks get a card:
+    ``Pipeline.pause_camera``, ``Pipeline.set_idle``),
     "reconnecting" (the camera was lost: ``error`` says why, ``message`` when it tries next),
     "ended" (the source finished) or "error" (``message`` says why, ``error`` is the
     VcamError). ``warning_error``: a problem it runs on with, e.g. a virtual camera that
@@ -468,6 +475,12 @@ class Pipeline:
         self._paused = False
         self._update_lock = threading.Lock()
         self._lifecycle_lock = threading.RLock()
+        # Holding the camera (released, no inference, a card at 1 fps): why, and whether the
+        # frame worker is held now; a camera that will not reopen when the hold ends.
+        self._holds: frozenset[str] = frozenset()
+        self._held = False
+        self._hold_card: OutputFrame | None = None
+        self._hold_failure: VcamError | None = None
 
     # -- state ----------------------------------------------------------------------------
 
@@ -560,7 +573,10 @@ class Pipeline:
                 opened.append(background)
                 warm_up()
                 try:
-                    source = self._given_source or open_source(settings, live=True)
+                    if self._holds and self._given_source is None:
+                        source = _MissingCamera(settings)  # opened when the hold ends
+                    else:
+                        source = self._given_source or open_source(settings, live=True)
                 except CameraError as error:
                     if self._given_source is not None or not self._waits_for_camera(settings):
                         raise
@@ -579,16 +595,19 @@ class Pipeline:
             self._refiner, self._background = refiner, background
             self._matting = _MattingWorker(matter, self.stats)
             self._reconnector, self._card, self._last_output = None, None, None
+            self._held, self._hold_card, self._hold_failure = bool(self._holds), None, None
             self._stop_event.clear()
             self._done.clear()
             self._matting.start()
             if missing is not None:
                 self._lose_source(source, missing)
-            else:
+            elif not self._held:
                 source.start()
             self._thread = threading.Thread(target=self._run, name="vcam-frames", daemon=True)
             self._thread.start()
-            if missing is None:
+            if self._held:
+                self._announce_hold()
+            elif missing is None:
                 self._announce_running()
             return self
 
@@ -639,7 +658,7 @@ class Pipeline:
             self._release()
             self._thread = None
             self._done.set()
-            if self._status.state in ("running", "starting", "reconnecting"):
+            if self._status.state in ("running", "starting", "reconnecting", "idle", "paused"):
                 self._set_status("stopped")
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -690,8 +709,8 @@ class Pipeline:
         """Replace stages while the frame worker is paused (source and outputs first: they
         are the ones that can still fail; ``self.settings`` follows each step that worked)."""
         changed = changed_fields(self.settings, settings)  # the worker may have dropped a sink
-        if changed & SOURCE_FIELDS and self._given_source is None:
-            self._swap_source(settings)
+        if changed & SOURCE_FIELDS and self._given_source is None and not self._held:
+            self._swap_source(settings)  # (while held, the new source opens when it ends)
             self.settings = _adopt(self.settings, settings, SOURCE_FIELDS)
         if changed & OUTPUT_FIELDS:
             self._swap_sinks(settings)
@@ -755,8 +774,7 @@ class Pipeline:
         self._settings_sinks = sinks
         if self._warning:  # the new outputs work: forget an old output problem
             self._warning = None
-            if self._reconnector is None:
-                self._announce_running()
+            self._announce_state()
 
     class _Pause:
         def __init__(self, pipeline: Pipeline) -> None:
@@ -858,11 +876,128 @@ class Pipeline:
             image = message_card((width, height), lines, last)
             alpha = np.full((height, width), 255, np.uint8)
             self._card = OutputFrame(image, image, alpha, -1, 0.0, placeholder=True)
-        card = dataclasses.replace(self._card, timestamp=time.monotonic())
+        self._send_placeholder(self._card)
+
+    def _send_placeholder(self, card: OutputFrame) -> None:
+        card = dataclasses.replace(card, timestamp=time.monotonic())
         with self.stats.timer("send"):
             self._send_all(card)
         self.stats.count("frame")
         self.stats.count("placeholder")
+
+    # -- holding the camera: paused (privacy) and idle (nobody watches) --------------------
+
+    def pause_camera(self) -> None:
+        """Privacy pause: release the camera, stop inference and send a "Camera paused" card
+        (once a second) until :meth:`resume_camera`. Blocks while the camera closes."""
+        self._set_hold("paused", True)
+
+    def resume_camera(self) -> None:
+        """End the privacy pause (the camera opens again unless the pipeline is idle)."""
+        self._set_hold("paused", False)
+
+    def set_idle(self, idle: bool) -> None:
+        """Idle while nobody watches the outputs (vcam.ondemand decides): the same hold as a
+        pause, with the status "idle: no app is using the camera"."""
+        self._set_hold("idle", idle)
+
+    @property
+    def camera_paused(self) -> bool:
+        return "paused" in self._holds
+
+    @property
+    def idle(self) -> bool:
+        return "idle" in self._holds
+
+    def _set_hold(self, reason: str, on: bool) -> None:
+        """Add or remove a reason to hold the camera; the first reason held closes the source
+        (the frame worker sends cards instead), the last one removed opens it again. Not
+        running: ``start()`` begins held. A source given to the pipeline is kept open."""
+        with self._lifecycle_lock, self._update_lock:
+            holds = self._holds | {reason} if on else self._holds - {reason}
+            if holds == self._holds:
+                return
+            self._holds = frozenset(holds)
+            if not self.running:
+                return
+            try:
+                with self._paused_worker():
+                    if holds and not self._held:
+                        self._enter_hold()
+                    elif not holds and self._held:
+                        self._leave_hold()
+                    self._hold_card = None  # the next card tells the reason held now
+            except VcamError:
+                if self.running:
+                    raise
+                return  # it ended meanwhile
+            if self._held and self._hold_failure is None:
+                self._announce_hold()
+        log.info("camera %s: %s", "held" if holds else "back", ", ".join(sorted(holds)) or "-")
+
+    def _enter_hold(self) -> None:
+        """(Frame worker paused) stop reconnecting and release the camera."""
+        self._end_reconnect()
+        if self._given_source is None:
+            _close_quietly(self._source)
+        self._held = True
+
+    def _leave_hold(self) -> None:
+        """(Frame worker paused) open the source again. A camera that will not open is
+        reconnected to (its card shows meanwhile); any other failure ends the run (the frame
+        worker raises it)."""
+        if self._given_source is not None:
+            self._held = False
+            self._announce_running()
+            return
+        old = self._source
+        self._dropped_before += old.frames_dropped
+        try:
+            new = open_source(self.settings, live=True)
+        except VcamError as error:
+            if isinstance(error, CameraError) and self._lose_source(
+                _MissingCamera(self.settings), error
+            ):
+                self._held = False
+            else:
+                self._hold_failure = error
+            return
+        self._source = new
+        new.start()
+        self._held = False
+        self._announce_running()
+
+    def _while_held(self) -> None:
+        """One step of the frame worker while the camera is held: send the card, then wait a
+        second (woken at once by a change or a stop)."""
+        if self._hold_failure is not None:
+            error, self._hold_failure = self._hold_failure, None
+            raise error
+        if self._hold_card is None:
+            width, height = self._source.size
+            image = message_card((width, height), HOLD_LINES[self._hold_reason()][1])
+            alpha = np.full((height, width), 255, np.uint8)
+            self._hold_card = OutputFrame(image, image, alpha, -1, 0.0, placeholder=True)
+        self._send_placeholder(self._hold_card)
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._pause_requests > 0 or self._stop_event.is_set(), HOLD_CARD_PERIOD
+            )
+
+    def _hold_reason(self) -> str:
+        """The reason shown while held: paused before idle."""
+        return next((r for r in HOLD_LINES if r in self._holds), "idle")
+
+    def _announce_hold(self) -> None:
+        reason = self._hold_reason()
+        self._set_status(reason, HOLD_LINES[reason][0])
+
+    def _announce_state(self) -> None:
+        """Say what runs again (after an output change): held, or the flow of frames."""
+        if self._held:
+            self._announce_hold()
+        elif self._reconnector is None:
+            self._announce_running()
 
     # -- failing sinks --------------------------------------------------------------------
 
@@ -882,8 +1017,7 @@ class Pipeline:
         if not self.sinks:
             raise error
         self._note_dropped(sink, error, from_settings)
-        if self._reconnector is None:
-            self._announce_running()
+        self._announce_state()
 
     def _note_dropped(self, sink: Sink, error: VcamError, from_settings: bool) -> None:
         if from_settings:  # ``settings`` tells what runs: update(output=...) tries again
@@ -907,6 +1041,9 @@ class Pipeline:
                 if wanted != applied_threads:  # numba's thread count is per calling thread
                     numba.set_num_threads(wanted)
                     applied_threads = wanted
+                if self._held:
+                    self._while_held()
+                    continue
                 if self._reconnector is not None:
                     self._while_lost()
                     continue

@@ -52,7 +52,11 @@ PANEL_FIELDS = (
     "output_path",
     "virtual_device",
     "virtual_backend",
+    "on_demand",
 )
+# The panel's own defaults where they differ from the command line's: its virtual camera
+# idles while no app uses it unless told otherwise.
+PANEL_DEFAULTS = {"on_demand": True}
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _SHOWN = reprlib.Repr()
@@ -132,6 +136,9 @@ class Settings:
     output_path: str = ""  # video file ("file") or folder ("png")
     virtual_device: str = ""  # "" picks any virtual camera device
     virtual_backend: str = ""  # pyvirtualcam backend name; "" tries them all
+    # Idle while no app reads the virtual camera: camera released, no inference, a still card
+    # (vcam.ondemand; `vcam run --on-demand`, on by default in the panel: PANEL_DEFAULTS).
+    on_demand: bool = False
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -307,9 +314,21 @@ def load_panel_settings(path: str | Path | None = None, strict: bool = False) ->
     shared = load_settings(path, strict=strict)
     own_path = panel_settings_path(path)
     if not own_path.exists():
-        return shared
+        return shared.replace(**PANEL_DEFAULTS)
     own = load_settings(own_path)  # lenient: a broken file of the panel's is moved aside
-    return shared.replace(**{name: getattr(own, name) for name in PANEL_FIELDS})
+    kept = {name: getattr(own, name) for name in PANEL_FIELDS}
+    saved = _saved_names(own_path)  # a file from before a field existed: the panel's default
+    kept.update({name: value for name, value in PANEL_DEFAULTS.items() if name not in saved})
+    return shared.replace(**kept)
+
+
+def _saved_names(path: Path) -> set[str]:
+    """The names a settings file holds (none when it cannot be read)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return set(data) if isinstance(data, dict) else set()
 
 
 def save_panel_settings(settings: Settings, path: str | Path | None = None) -> Path:
