@@ -273,3 +273,12 @@ def test_overrides_map_options_to_settings():
     with pytest.raises(SettingsError, match="background: 'sparkles'"):
         overrides(args)
     assert np.dtype(np.uint8)  # numpy is importable next to the CLI
+
+
+def test_smoothing_is_a_named_level_on_the_command_line(capsys):
+    parser = build_parser()
+    assert overrides(parser.parse_args(["run", "--smoothing", "steady"])) == {"smoothing": "steady"}
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["run", "--smoothing", "0.5"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: '0.5'" in capsys.readouterr().err

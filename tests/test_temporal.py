@@ -77,7 +77,7 @@ def test_a_moving_edge_is_followed_within_one_frame(wide_scene):
             moved = np.abs(alpha - previous_alpha) > 0.5
             assert moved.sum() > 1000
             followed = np.abs(matte.astype(int) - truth)[moved] <= 64
-            assert followed.mean() > 0.99, f"frame {step}: {followed.mean():.3f} followed"
+            assert followed.mean() > 0.98, f"frame {step}: {followed.mean():.3f} followed"
             # At low resolution a few cells of low contrast follow only part of the way (the
             # alpha may change by ``gain`` times what the picture did); in the matte they do.
             cells = np.abs(low_res(alpha) - low_res(previous_alpha)) > 0.1
@@ -110,11 +110,12 @@ def test_a_small_change_in_the_picture_cannot_flip_a_confident_pixel():
     alpha = np.ones((20, 30), np.float32)
     grey = np.full((20, 30), 0.5, np.float32)
     state = stabilise(None, alpha, grey, steadiness)
-    brighter = grey + np.float32(5.0 / 255)  # just above the noise threshold
+    change = steadiness.threshold + 1.0 / 255  # just above the noise threshold
+    brighter = grey + np.float32(change)
     state = stabilise(state, np.zeros_like(alpha), brighter, steadiness)
-    assert np.allclose(state.alpha, 1.0 - steadiness.gain * 5.0 / 255, atol=1e-5)
+    assert np.allclose(state.alpha, 1.0 - steadiness.gain * change, atol=1e-5)
     state = stabilise(state, np.zeros_like(alpha), brighter, steadiness)
-    assert np.allclose(state.alpha, 1.0 - steadiness.gain * 5.0 / 255, atol=1e-5)  # spent
+    assert np.allclose(state.alpha, 1.0 - steadiness.gain * change, atol=1e-5)  # spent
     state = stabilise(state, np.zeros_like(alpha), grey + np.float32(0.3), steadiness)
     assert state.alpha.max() == 0.0  # a clear change is followed in full
 
@@ -154,7 +155,7 @@ def test_levels_reset_and_size_change():
 def test_steadier_levels_need_a_larger_change_in_the_picture():
     alpha = np.ones((8, 8), np.float32)
     grey = np.full((8, 8), 0.5, np.float32)
-    moved = grey + np.float32(4.5 / 255)
+    moved = grey + np.float32(7.0 / 255)
     held = {}
     for level in ("responsive", "balanced", "steady"):
         state = stabilise(None, alpha, grey, STEADINESS[level])

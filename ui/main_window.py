@@ -70,9 +70,9 @@ PROVIDER_LABELS = {
 }
 OUTPUT_ERRORS = ("VirtualCameraError", "OutputError")
 SMOOTHING_HINTS = {
-    "steady": "Still parts hold longest; the model must disagree for half a second to change them.",
+    "steady": "Still parts hold longest (the model must insist for 4 s); moving parts follow.",
     "balanced": "Still parts hold; moving parts follow at once.",
-    "responsive": "Follows even slight movement and corrects still parts quickly.",
+    "responsive": "Follows slight movement too and corrects still parts within half a second.",
     "off": "Each frame's matte as the model gives it; may flicker.",
 }
 SAVE_DELAY_MS = 400

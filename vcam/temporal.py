@@ -58,10 +58,13 @@ class Steadiness:
 
 
 LEVELS = SMOOTHING_LEVELS
+# Tuned on the talking-heads clips and synthetic motion clips (docs/benchmarks/temporal.md):
+# "balanced" flickers less than MediaPipe's raw model on average and follows motion in the
+# same frame; "steady" holds more, "responsive" corrects still parts sooner.
 STEADINESS = {
-    "responsive": Steadiness(threshold=3.0 / 255, gain=20.0, doubt=1.0, persist=10),
-    "balanced": Steadiness(threshold=4.0 / 255, gain=10.0, doubt=1.0, persist=30),
-    "steady": Steadiness(threshold=5.0 / 255, gain=10.0, doubt=0.3, persist=90),
+    "responsive": Steadiness(threshold=4.0 / 255, gain=20.0, doubt=1.0, persist=15),
+    "balanced": Steadiness(threshold=6.0 / 255, gain=10.0, doubt=0.5, persist=60),
+    "steady": Steadiness(threshold=8.0 / 255, gain=10.0, doubt=0.3, persist=120),
 }
 
 
