@@ -40,7 +40,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vcam import compositor, refine  # noqa: E402
+from vcam import compositor, refine, temporal  # noqa: E402
 from vcam.backgrounds import make_background  # noqa: E402
 from vcam.fitting import placement  # noqa: E402
 
@@ -237,12 +237,33 @@ def stage_rows(
         f"guided {spot.height}x{spot.width} -> frame",
         lambda: refine.upsample_alpha(low, frame, guided=True, out=matte),
     )
-    refiner = refine.Refiner(threshold=0.5, feather=2.0, smoothing=0.3, guided=True)
     add(
         "refine",
-        "Refiner (guided, threshold .5, feather 2, smooth .3)",
-        lambda: refiner.refine(low, frame),
+        f"grey guide {spot.height}x{spot.width} (grey_guide)",
+        lambda: refine.grey_guide(frame, low.shape),
     )
+    add(
+        "refine",
+        f"grey + colour {spot.height}x{spot.width} (picture_at)",
+        lambda: refine.picture_at(frame, low.shape),
+    )
+    picture = refine.picture_at(frame, low.shape)
+    state = temporal.stabilise(None, low, picture, temporal.STEADINESS["balanced"])
+    jittered = np.clip(
+        low + np.float32(0.05) * np.sin(np.arange(low.size)).reshape(low.shape), 0, 1
+    )
+    add(
+        "stabilise",
+        f"vcam.temporal.stabilise, balanced, {spot.height}x{spot.width}",
+        lambda: temporal.stabilise(state, jittered, picture, temporal.STEADINESS["balanced"]),
+    )
+    for level in ("off", "balanced"):
+        refiner = refine.Refiner(threshold=0.5, feather=2.0, smoothing=level, guided=True)
+        add(
+            "refine",
+            f"Refiner (guided, threshold .5, feather 2, smoothing {level})",
+            lambda r=refiner: r.refine(low, frame),
+        )
 
     clip = write_clip(tmp / f"clip-{width}x{height}.avi")
     kinds = [
@@ -350,6 +371,7 @@ def cmd_stages(args: argparse.Namespace) -> int:
         print(f"model: {model_label}", file=sys.stderr)
         compositor.warm_up()
         refine.warm_up()
+        temporal.warm_up()
         load_before = os.getloadavg()
         started = time.time()
         rows = []
@@ -1725,7 +1747,7 @@ def cmd_temporal(args: argparse.Namespace) -> int:
         methods += [f"mediapipe-general {m}" for m in ("raw", "off", DEFAULT_LEVEL)]
     started = time.time()
     sets: dict[str, dict] = {}
-    videos = sorted(args.clips) if args.clips else sorted(TALKING_HEADS.glob("*.mp4"))
+    videos = sorted(args.clips) if args.clips is not None else sorted(TALKING_HEADS.glob("*.mp4"))
     if videos:
         sets["talking-heads"] = {}
         for path in videos:
@@ -1796,6 +1818,159 @@ def cmd_temporal(args: argparse.Namespace) -> int:
             f"{c['max_lag'] if c['max_lag'] is not None else '-'} |"
         )
     markdown = "\n".join(parts)
+    print(markdown)
+    if args.out:
+        js, md = write_reports(args.out, report, markdown)
+        print(f"wrote {shown(md)} and {shown(js)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# skipstatic: what skipping the model on a still picture saves, and what it costs (issue 18)
+
+
+def write_motion_video(path: Path, kind: str, data: Path, size: tuple[int, int], frames: int):
+    """A synthetic motion clip (vcam.evaluation.temporal.motion_clip) as an MJPG file."""
+    from vcam.evaluation.temporal import backdrops, motion_clip, portrait_cutouts
+
+    width, height = size
+    cutout = portrait_cutouts(data, 1)[0]
+    wall = backdrops(data, width, height, 1)[0]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (width, height))
+    for frame, _ in motion_clip(kind, cutout, wall, frames):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def live_run(path: Path, settings, skip: bool) -> dict:
+    """Play ``path`` once through the live Pipeline, paced at its own rate like a camera;
+    the mattes it sent (by source frame index), inferences per second and CPU cores used."""
+    from vcam.pipeline import Pipeline
+    from vcam.sinks import PreviewSink
+    from vcam.sources import VideoSource
+
+    sent: dict[int, np.ndarray] = {}
+
+    def record(frame) -> None:
+        if frame.index >= 0:
+            sent[frame.index] = frame.alpha
+
+    source = VideoSource(path, loop=False, live=True)
+    pipeline = Pipeline(
+        settings.replace(skip_static=skip),
+        sinks=[PreviewSink(record)],
+        source=source,
+        stats_window=600.0,
+    )
+    start, cpu_start = time.monotonic(), os.times()
+    with pipeline:
+        pipeline.wait(600.0)
+        elapsed, cpu_end = time.monotonic() - start, os.times()
+        snapshot = pipeline.snapshot()
+    cpu = cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system
+    return {
+        "mattes": sent,
+        "seconds": elapsed,
+        "inferences": snapshot.inferences,
+        "skipped": snapshot.skipped,
+        "inferences_per_s": snapshot.inferences / elapsed,
+        "cpu_cores": cpu / elapsed,
+        "frames_sent": len(sent),
+    }
+
+
+def cmd_skipstatic(args: argparse.Namespace) -> int:
+    from vcam.pipeline import process
+    from vcam.settings import Settings
+    from vcam.sinks import PreviewSink
+    from vcam.sources import VideoSource
+
+    model = args.model or DEFAULT_MODEL
+    if not Path(model).is_file():
+        raise SystemExit(f"error: model {model} not found: give --model FILE.onnx")
+    width, height = parse_sizes(args.size)[0]
+    rows = []
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as folder:
+        clips = [
+            (
+                f"synthetic {kind}",
+                write_motion_video(
+                    Path(folder) / f"{kind}.avi", kind, args.data, (width, height), args.frames
+                ),
+            )
+            for kind in ("still", "local")
+        ]
+        talking = (
+            sorted(args.clips) if args.clips is not None else sorted(TALKING_HEADS.glob("*.mp4"))
+        )
+        clips += [(f"talking-heads {p.stem}", p) for p in talking]
+        for name, path in clips:
+            settings = Settings(
+                source="video", input_path=str(path), loop=False, output="none", model=str(model)
+            )
+            offline: dict[int, np.ndarray] = {}
+            process(
+                VideoSource(path, live=False),
+                [PreviewSink(lambda f, kept=offline: kept.__setitem__(f.index, f.alpha))],
+                settings,
+            )
+            for skip in (True, False):
+                run = live_run(path, settings, skip)
+                shares = [
+                    float((np.abs(matte.astype(np.int16) - offline[i]) > 64).mean()) * 100
+                    for i, matte in run.pop("mattes").items()
+                ]
+                row = {
+                    "clip": name,
+                    "skip_static": skip,
+                    **run,
+                    "differing_mean_pct": float(np.mean(shares)) if shares else None,
+                    "differing_max_pct": float(np.max(shares)) if shares else None,
+                    "frames": len(offline),
+                }
+                rows.append(row)
+                print(
+                    f"  {name:<24} skip {'on ' if skip else 'off'} "
+                    f"{row['inferences_per_s']:5.1f} inf/s {row['cpu_cores']:.2f} cores "
+                    f"differing {row['differing_mean_pct']:.3f}% mean "
+                    f"{row['differing_max_pct']:.2f}% max",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    load_after = os.getloadavg()
+    report = {
+        "command": "skipstatic",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "model": shown(model),
+        "synthetic": f"{width}x{height}, {args.frames} frames at 30 fps",
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "rows": rows,
+        "machine": machine(),
+    }
+    lines = [
+        "# Skip-static: inferences, CPU and the live matte against the per-frame matte",
+        "",
+        f"`{shown(model)}`, default settings (smoothing balanced), each clip played once through "
+        f"`Pipeline` paced at its own frame rate like a camera, skip-static on and off; the "
+        f"mattes it sent compared with `process` (what `vcam matte` runs) on every frame of the "
+        f"same file. Differing: share of the frame where the two differ by more than 64 levels "
+        f"(mean over the frames sent, and the worst frame). Load average before/after "
+        f"{load_before[0]:.2f}/{load_after[0]:.2f} on {os.cpu_count()} cores. {report['date']}.",
+        "",
+        "| clip | skip-static | frames sent / in file | inferences/s | CPU cores | "
+        "differing mean % | differing max % |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['clip']} | {'on' if r['skip_static'] else 'off'} | {r['frames_sent']} / "
+            f"{r['frames']} | {r['inferences_per_s']:.1f} | {r['cpu_cores']:.2f} | "
+            f"{_fmt(r['differing_mean_pct'], '.3f')} | {_fmt(r['differing_max_pct'], '.2f')} |"
+        )
+    markdown = "\n".join(lines)
     print(markdown)
     if args.out:
         js, md = write_reports(args.out, report, markdown)
@@ -1915,7 +2090,9 @@ def build_parser() -> argparse.ArgumentParser:
         "temporal", help="flicker, jumps and lag of the matte stage on video, beside MediaPipe"
     )
     temporal.add_argument("--models", nargs="*", type=Path, help="default: the shipped pair")
-    temporal.add_argument("--clips", nargs="*", type=Path, help="default: talking-heads/*.mp4")
+    temporal.add_argument(
+        "--clips", nargs="*", type=Path, help="default: talking-heads/*.mp4; none: --clips"
+    )
     temporal.add_argument("--max-frames", type=int, default=None, help="per video clip")
     temporal.add_argument("--levels", default=",".join(TEMPORAL_LEVELS), help="smoothing levels")
     temporal.add_argument("--motions", default="still,sway,steps,local", help="synthetic clips")
@@ -1926,6 +2103,19 @@ def build_parser() -> argparse.ArgumentParser:
     temporal.add_argument("--no-peer", dest="peer", action="store_false", help="without MediaPipe")
     temporal.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR / "temporal")
     temporal.set_defaults(run=cmd_temporal)
+
+    skip = commands.add_parser(
+        "skipstatic", help="inferences, CPU and live-vs-offline matte with skip-static on/off"
+    )
+    skip.add_argument("--model", type=Path, default=None, help="default models/mmnet-fast.onnx")
+    skip.add_argument(
+        "--clips", nargs="*", type=Path, help="default: talking-heads/*.mp4; none: --clips"
+    )
+    skip.add_argument("--frames", type=int, default=150, help="frames per synthetic clip")
+    skip.add_argument("--size", default="1280x720", help="synthetic clip WxH")
+    skip.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    skip.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR / "skip-static")
+    skip.set_defaults(run=cmd_skipstatic)
     return parser
 
 
