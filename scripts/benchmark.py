@@ -1900,7 +1900,7 @@ def cmd_skipstatic(args: argparse.Namespace) -> int:
                     Path(folder) / f"{kind}.avi", kind, args.data, (width, height), args.frames
                 ),
             )
-            for kind in ("still", "local")
+            for kind in ("still", "hand")
         ]
         talking = (
             sorted(args.clips) if args.clips is not None else sorted(TALKING_HEADS.glob("*.mp4"))
@@ -2095,7 +2095,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     temporal.add_argument("--max-frames", type=int, default=None, help="per video clip")
     temporal.add_argument("--levels", default=",".join(TEMPORAL_LEVELS), help="smoothing levels")
-    temporal.add_argument("--motions", default="still,sway,steps,local", help="synthetic clips")
+    temporal.add_argument("--motions", default="still,sway,steps,head,hand", help="synthetic")
     temporal.add_argument("--persons", type=int, default=2, help="portraits per synthetic motion")
     temporal.add_argument("--frames", type=int, default=60, help="frames per synthetic clip")
     temporal.add_argument("--size", default="1280x720", help="synthetic clip WxH")

@@ -395,11 +395,11 @@ def test_skipstatic_counts_inferences_and_compares_live_with_offline(bench, tmp_
     assert bench.main(args) == 0
     report, markdown = read_report(out)
     rows = {(r["clip"], r["skip_static"]): r for r in report["rows"]}
-    assert set(rows) == {(c, s) for c in ("synthetic still", "synthetic local") for s in (1, 0)}
+    assert set(rows) == {(c, s) for c in ("synthetic still", "synthetic hand") for s in (1, 0)}
     still_on, still_off = rows[("synthetic still", True)], rows[("synthetic still", False)]
     assert still_on["skipped"] > 0 and still_off["skipped"] == 0
     assert still_on["inferences"] < still_off["inferences"]
     for row in rows.values():
         assert row["frames"] == 12 and 0 < row["frames_sent"] <= 12
         assert row["differing_max_pct"] >= row["differing_mean_pct"] >= 0
-    assert "| synthetic local | on |" in markdown
+    assert "| synthetic hand | on |" in markdown

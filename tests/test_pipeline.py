@@ -38,7 +38,7 @@ def base_settings(model, **changes) -> Settings:
         "colour": "#00ff00",
         "threshold": 0.5,
         "feather": 0.0,
-        "smoothing": 0.0,
+        "smoothing": "off",
         "skip_static": False,
         "output": "none",
     }

@@ -18,9 +18,9 @@ reference matte) and gives:
   what the model misses is not taken for lag.
 
 :func:`motion_clip` renders synthetic clips of a person who is known to move: still (only
-sensor noise changes), a sway, steps (jumps, then still) and local motion (a still person and,
-beside them, a small figure of 5% of the frame moving like a waving hand), each frame with its
-true alpha.
+sensor noise changes), a sway, steps (jumps, then still) and two local motions (the head
+moves while the body stays; a still person and, beside them, a small figure covering 5% of
+the frame moving like a waving hand), each frame with its true alpha.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ JUMP_LEVELS = 64  # a matte change larger than this is a large jump
 MOVING_LEVELS = 10  # grey change from which a pixel counts as moving (lag)
 MAX_LAG = 3  # frames of lag looked for
 MIN_MOVING_PIXELS = 50  # fewer moving pixels in a frame: no lag sample from it
-MOTIONS = ("still", "sway", "steps", "local")
-LOCAL_AREA = 0.05  # the moving figure's share of the frame (local motion)
+MOTIONS = ("still", "sway", "steps", "head", "hand")
+HAND_AREA = 0.05  # the waving figure's share of the frame
+NECK = 0.38  # the head is the top this much of the person
 
 
 def grey_levels(frame: np.ndarray) -> np.ndarray:
@@ -221,7 +222,8 @@ def motion_clip(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Frames (BGR uint8) and true alphas (uint8) of a person moving as ``kind`` says in front
     of ``background`` (RGB float, frame size): "still", "sway" (4% of the width, 2 s period),
-    "steps" (jumps of 4% of the width every half second) or "local" (still person; a small
+    "steps" (jumps of 4% of the width every half second), "head" (the top of the person
+    sways by 2% of the width once a second, the rest stays) or "hand" (still person; a small
     copy of them covering 5% of the frame moves up and down beside them, once a second). Every
     frame gets fresh sensor noise (``noise`` grey levels) and JPEG compression."""
     if kind not in MOTIONS:
@@ -230,11 +232,20 @@ def motion_clip(
     rng = np.random.default_rng(seed)
     scale, x, y = _placement(cutout, width, height)
     small = 0.0
-    if kind == "local":  # the person again, scaled to cover LOCAL_AREA of the frame
-        small = math.sqrt(LOCAL_AREA * width * height / max(1.0, float(cutout.mask.sum())))
+    if kind == "hand":  # the person again, scaled to cover HAND_AREA of the frame
+        small = math.sqrt(HAND_AREA * width * height / max(1.0, float(cutout.mask.sum())))
+    neck = round(NECK * cutout.mask.shape[0])
+    body, head = cutout.mask.copy(), cutout.mask.copy()
+    body[:neck], head[neck:] = 0.0, 0.0
     for t in range(frames):
         matrix = np.array([[scale, 0, x + _shift(kind, t, fps, width)], [0, scale, y]])
         layers = [(cutout.rgb, cutout.mask, matrix)]
+        if kind == "head":
+            nod = 0.02 * width * math.sin(2 * math.pi * t / fps)
+            layers = [
+                (cutout.rgb, body, matrix),
+                (cutout.rgb, head, matrix + np.array([[0, 0, nod], [0, 0, 0]])),
+            ]
         if small:
             sx = 0.87 * width - small * cutout.mask.shape[1] / 2
             sy = 0.3 * height + 0.1 * height * math.sin(2 * math.pi * t / fps)
