@@ -69,6 +69,7 @@ def test_a_still_clip_with_noise_gives_an_alpha_that_does_not_change(wide_scene)
 def test_a_moving_edge_is_followed_within_one_frame(wide_scene):
     rng = np.random.default_rng(2)
     refiner, plain = Refiner(0.5, 2.0, "balanced"), Refiner(0.5, 2.0, "off")
+    previous_alpha = None
     for step, shift in enumerate([0, 0, 0, 12, 24, 48, 48, 60, 84]):
         frame, alpha = view(wide_scene, shift, rng)
         low = low_res(alpha)
@@ -226,7 +227,9 @@ def test_meter_flicker_jumps_and_lag_on_known_sequences():
 def test_motion_clips_move_as_named(kind):
     clip = list(motion_clip(kind, drawn_person(), np.full((90, 160, 3), 0.5, np.float32), 16))
     assert len(clip) == 16 and clip[0][0].shape == (90, 160, 3) and clip[0][1].shape == (90, 160)
-    truth_change = [np.abs(b[1].astype(int) - a[1]).max() for a, b in zip(clip, clip[1:])]
+    truth_change = [
+        np.abs(b[1].astype(int) - a[1]).max() for a, b in zip(clip, clip[1:], strict=False)
+    ]
     if kind == "still":
         assert max(truth_change) == 0 and np.abs(clip[1][0].astype(int) - clip[0][0]).max() > 0
     else:

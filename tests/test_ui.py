@@ -379,7 +379,12 @@ def test_edge_and_model_controls_change_the_engine_settings(
     wait_frames(qtbot, window)  # the new model runs
     window.close()
     saved = load_settings(settings_path(), strict=True)
-    assert (saved.threshold, saved.feather, saved.smoothing, saved.guided) == (0.3, 4.0, "steady", False)
+    assert (saved.threshold, saved.feather, saved.smoothing, saved.guided) == (
+        0.3,
+        4.0,
+        "steady",
+        False,
+    )
     assert (saved.threads, saved.provider, saved.infer_every, saved.skip_static) == (
         2,
         "auto",
