@@ -336,7 +336,73 @@ def test_stages_still_runs(bench, tmp_path, red_model):
     args += ["--model", str(red_model), "--data", str(tmp_path), "--out", str(out)]
     assert bench.main(args) == 0
     rows = json.loads(out.read_text())["rows"]
-    assert {r["stage"] for r in rows} >= {"preprocess", "inference", "refine", "composite"}
+    assert {r["stage"] for r in rows} >= {
+        "preprocess",
+        "inference",
+        "refine",
+        "stabilise",
+        "composite",
+    }
     effects = [r["variant"] for r in rows if r["stage"] == "effects"]
     assert any("main person" in v for v in effects) and any("light" in v for v in effects)
     assert any("auto-framing" in v for v in effects)
+
+
+def test_temporal_reports_flicker_jumps_lag_and_the_targets(bench, tmp_path, red_model):
+    clip = tmp_path / "talk.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (192, 108))
+    for index in range(8):
+        writer.write(synthetic_frame(index))
+    writer.release()
+    out = tmp_path / "temporal"
+    args = ["temporal", "--models", str(red_model), "--clips", str(clip), "--no-peer"]
+    args += ["--motions", "still,steps", "--persons", "1", "--frames", "8", "--size", "160x90"]
+    args += ["--levels", "off,balanced", "--data", str(tmp_path), "--out", str(out)]
+    assert bench.main(args) == 0
+    report, markdown = read_report(out)
+    assert set(report["sets"]) == {"talking-heads", "synthetic still", "synthetic steps"}
+    clip_figures = report["sets"]["talking-heads"]["talk"]
+    assert set(clip_figures) == {"red off", "red balanced"}
+    for figures in clip_figures.values():
+        assert figures["frames"] == 8 and figures["flicker"] >= 0 and figures["jumps"] >= 0
+    steps = report["sets"]["synthetic steps"]["drawn"]["red balanced"]
+    assert "lag_truth" in steps and "followed_truth" in steps
+    assert report["synthetic"]["persons"] == ["drawn"]  # no portraits in --data
+    assert report["targets"] == []  # no MediaPipe to compare with
+    assert "## synthetic steps" in markdown and "| red balanced |" in markdown
+    with pytest.raises(SystemExit, match="unknown level"):
+        bench.main(["temporal", "--models", str(red_model), "--levels", "off,wobbly"])
+
+
+@needs_peers
+def test_temporal_checks_the_targets_against_mediapipe(bench, tmp_path, red_model):
+    out = tmp_path / "temporal"
+    args = ["temporal", "--models", str(red_model), "--clips", "--motions", "sway"]
+    args += ["--persons", "1", "--frames", "6", "--size", "160x90", "--levels", "off,balanced"]
+    args += ["--data", str(tmp_path), "--out", str(out)]
+    assert bench.main(args) == 0
+    report, _ = read_report(out)
+    methods = set(report["sets"]["synthetic sway"]["drawn"])
+    assert {"mediapipe-general raw", "mediapipe-general off", "mediapipe-general balanced"} <= (
+        methods
+    )
+    (check,) = report["targets"]
+    assert check["method"] == "red balanced" and check["clips"] == 1
+    assert check["flicker_met"] == (check["flicker_mean"] <= check["peer_flicker_mean"])
+
+
+def test_skipstatic_counts_inferences_and_compares_live_with_offline(bench, tmp_path, red_model):
+    out = tmp_path / "skip"
+    args = ["skipstatic", "--model", str(red_model), "--clips", "--frames", "12"]
+    args += ["--size", "160x90", "--data", str(tmp_path), "--out", str(out)]
+    assert bench.main(args) == 0
+    report, markdown = read_report(out)
+    rows = {(r["clip"], r["skip_static"]): r for r in report["rows"]}
+    assert set(rows) == {(c, s) for c in ("synthetic still", "synthetic hand") for s in (1, 0)}
+    still_on, still_off = rows[("synthetic still", True)], rows[("synthetic still", False)]
+    assert still_on["skipped"] > 0 and still_off["skipped"] == 0
+    assert still_on["inferences"] < still_off["inferences"]
+    for row in rows.values():
+        assert row["frames"] == 12 and 0 < row["frames_sent"] <= 12
+        assert row["differing_max_pct"] >= row["differing_mean_pct"] >= 0
+    assert "| synthetic hand | on |" in markdown

@@ -430,3 +430,12 @@ def test_the_files_the_run_command_leaves_are_ignored_by_git():
             ["git", "check-ignore", "-q", name], cwd=REPO, capture_output=True, timeout=30
         )
         assert result.returncode == 0, f"{name} is not ignored by git"
+
+
+def test_smoothing_is_a_named_level_on_the_command_line(capsys):
+    parser = build_parser()
+    assert overrides(parser.parse_args(["run", "--smoothing", "steady"])) == {"smoothing": "steady"}
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["run", "--smoothing", "0.5"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: '0.5'" in capsys.readouterr().err

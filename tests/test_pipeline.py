@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FAKE_BACKEND, make_onnx, synthetic_frame, write_video
+from scenes import person_scene
 
 from vcam.errors import (
     BackgroundError,
@@ -23,7 +24,7 @@ from vcam.errors import (
     SettingsError,
     VirtualCameraError,
 )
-from vcam.pipeline import Pipeline, Status, convert_video
+from vcam.pipeline import Pipeline, Status, _thumbnail, changed_tiles, convert_video
 from vcam.settings import Settings
 from vcam.sinks import PreviewSink, VideoFileSink
 from vcam.sources import CameraSource, ImageSource, VideoSource
@@ -38,7 +39,7 @@ def base_settings(model, **changes) -> Settings:
         "colour": "#00ff00",
         "threshold": 0.5,
         "feather": 0.0,
-        "smoothing": 0.0,
+        "smoothing": "off",
         "skip_static": False,
         "output": "none",
     }
@@ -344,6 +345,75 @@ def test_infer_every_nth_frame_and_skip_unchanged_frames(red_model, tmp_path, sa
     snap = pipeline.snapshot()
     assert snap.frames == 8 and snap.inferences + snap.skipped == 8
     assert snap.skipped >= 6
+
+
+def webcam_noise(frame: np.ndarray, rng: np.random.Generator, sigma: float = 3.0) -> np.ndarray:
+    """``frame`` with fresh sensor noise (``sigma`` levels per channel) and MJPEG-like JPEG."""
+    noisy = np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8)
+    ok, data = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080)])
+def test_the_still_test_fires_on_a_moving_patch_and_not_on_sensor_noise(width, height):
+    rng = np.random.default_rng(0)
+    scene, _, _ = person_scene(height, width, seed=3)
+    reference = _thumbnail(webcam_noise(scene, rng))
+    for _ in range(20):  # a still picture: only the noise changes
+        assert changed_tiles(_thumbnail(webcam_noise(scene, rng)), reference) == 0
+    # A hand: a patch of 5% of the frame (a piece of the person) moving beside them.
+    side = round((0.05 * width * height) ** 0.5)
+    hand = scene[height // 2 : height // 2 + side, width // 2 - side // 2 : width // 2 + side // 2]
+    top, left = height // 4, round(0.78 * width)
+    for shift in (0, 6, 12, 24):
+        frame = scene.copy()
+        frame[top + shift : top + shift + side, left : left + hand.shape[1]] = hand
+        thumb = _thumbnail(webcam_noise(frame, rng))
+        if shift == 0:
+            reference = thumb
+            continue
+        assert changed_tiles(thumb, reference) >= 1, f"a hand moving {shift} px went unseen"
+        # the old test (mean change of the whole thumbnail below 1.5) called this still
+        assert np.abs(thumb[0] - reference[0]).mean() < 1.5
+
+
+def test_the_live_matte_is_the_offline_matte_frame_by_frame(red_model, tmp_path):
+    """A clip played through Pipeline (skip-static and smoothing as by default) gives the
+    matte ``convert_video`` gives, frame by frame, where inference keeps up: exactly on every
+    frame the model ran on, and nearly so where the picture was still and the matte reused."""
+    rng = np.random.default_rng(1)
+    clip = tmp_path / "local.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (192, 108))
+    base = synthetic_frame(0)
+    for index in range(20):  # 6 still frames, then a red "hand" of 5% moving, then still
+        frame = base.copy()
+        y = 20 + 4 * min(max(index - 6, 0), 8)
+        frame[y : y + 32, 150:182] = (30, 30, 230)
+        writer.write(webcam_noise(frame, rng, sigma=2.0))
+    writer.release()
+    settings = Settings(
+        model=str(red_model), source="video", input_path=str(clip), loop=False, output="none"
+    )
+    assert settings.skip_static and settings.smoothing == "balanced"
+    recorder = Recorder()
+    source = VideoSource(clip, live=False)
+    with Pipeline(settings, sinks=[PreviewSink(recorder)], source=source) as pipeline:
+        assert pipeline.wait(20.0)
+    snap = pipeline.snapshot()
+    live = {frame.index: frame.alpha for frame in recorder.frames}
+    assert sorted(live) == list(range(20))
+    assert snap.skipped >= 4 and snap.inferences + snap.skipped == 20
+
+    folder = tmp_path / "offline"
+    assert convert_video(clip, folder, settings).frames == 20
+    offline = [
+        cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., 3] for path in sorted(folder.glob("*.png"))
+    ]
+    differing = [float((np.abs(live[i].astype(int) - offline[i]) > 64).mean()) for i in range(20)]
+    exact = [i for i in range(20) if np.array_equal(live[i], offline[i])]
+    assert set(range(7, 15)) <= set(exact), "every frame with motion was inferred: equal"
+    assert max(differing) <= 0.005 and np.mean(differing) <= 0.0005
+    assert offline[10][40:64, 160:175].min() > 200  # the moving hand is in the matte
 
 
 def test_untrained_mmnet_runs_live_on_the_sample(model_path):

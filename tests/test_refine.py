@@ -1,4 +1,5 @@
-"""Alpha refinement: guided upsampling, threshold, feather, temporal smoothing, Refiner."""
+"""Alpha refinement: guided upsampling, threshold, feather, Refiner (temporal smoothing:
+test_temporal.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from scenes import person_scene
 
 from vcam import refine
-from vcam.refine import Refiner, TemporalSmoother
+from vcam.refine import Refiner
 
 
 def low_res(alpha: np.ndarray, size_hw=(144, 256)) -> np.ndarray:
@@ -148,65 +149,12 @@ def test_feather_softens_the_edge_by_about_that_many_pixels(feather):
 
 
 # ---------------------------------------------------------------------------------------------
-# temporal smoothing
-
-
-def noisy_sequence(base: np.ndarray, n: int, sigma: float, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    for _ in range(n):
-        yield np.clip(base + rng.normal(0, sigma, base.shape), 0, 1).astype(np.float32)
-
-
-def mean_flicker(frames) -> float:
-    return float(np.mean([np.abs(b - a).mean() for a, b in zip(frames, frames[1:], strict=False)]))
-
-
-def test_smoother_reduces_flicker_of_a_static_noisy_alpha(scene):
-    _, alpha = scene
-    base = low_res(alpha)
-    raw = list(noisy_sequence(base, 30, 0.04))
-    off, on = TemporalSmoother(0.0), TemporalSmoother(0.8)
-    assert mean_flicker([off(a) for a in raw]) == pytest.approx(mean_flicker(raw))
-    smoothed = [on(a) for a in raw]
-    assert mean_flicker(smoothed[5:]) < 0.6 * mean_flicker(raw[5:])
-    # and it does not drift away from what the model says
-    assert abs(np.mean(smoothed[-10:]) - np.mean(raw[-10:])) < 0.005
-
-
-def test_smoother_follows_a_step_change_within_two_frames():
-    before = np.zeros((144, 256), np.float32)
-    before[40:, 80:160] = 1.0
-    after = np.roll(before, 24, axis=1)  # the person moved sideways
-    moved = before != after
-    smoother = TemporalSmoother(0.9)
-    for _ in range(10):
-        smoother(before)
-    first = smoother(after)
-    second = smoother(after)
-    assert np.abs(first - after)[moved].max() < 0.05
-    assert np.abs(second - after)[moved].max() < 0.01
-
-
-def test_smoother_reset_and_size_change():
-    smoother = TemporalSmoother(0.9)
-    smoother(np.zeros((10, 10), np.float32))
-    small_change = np.full((10, 10), 0.05, np.float32)
-    assert smoother(small_change).max() < 0.05  # averaged with the past
-    smoother.reset()
-    assert np.array_equal(smoother(small_change), small_change)
-    bigger = np.full((20, 30), 0.05, np.float32)
-    assert np.array_equal(smoother(bigger), bigger)  # a new size starts afresh
-    with pytest.raises(ValueError, match="smoothing"):
-        smoother.strength = 1.5
-
-
-# ---------------------------------------------------------------------------------------------
 # Refiner
 
 
 def test_refiner_gives_a_frame_sized_uint8_matte(scene):
     frame, alpha = scene
-    refiner = Refiner(threshold=0.5, feather=2.0, smoothing=0.3, guided=True)
+    refiner = Refiner(threshold=0.5, feather=2.0, smoothing="balanced", guided=True)
     small = low_res(alpha)
     matte = refiner.refine(small, frame)
     assert matte.shape == (720, 1280) and matte.dtype == np.uint8
@@ -229,9 +177,9 @@ def test_refiner_settings_change_live(scene):
     refiner.configure(feather=12.0, guided=False)
     feathered = refiner.refine(small, frame)
     assert ((feathered > 10) & (feathered < 245)).sum() > soft_pixels
-    refiner.smoothing = 0.5
-    assert refiner.smoother.strength == 0.5
-    for bad in ({"threshold": 2.0}, {"feather": -1.0}, {"smoothing": -0.1}, {"radius": 0}):
+    refiner.smoothing = "steady"
+    assert refiner.stabiliser.level == "steady"
+    for bad in ({"threshold": 2.0}, {"feather": -1.0}, {"smoothing": "wobbly"}, {"radius": 0}):
         with pytest.raises(ValueError):
             refiner.configure(**bad)
 
@@ -254,6 +202,20 @@ def test_refiner_cleans_nan_and_out_of_range_alpha(scene):
     assert matte.min() == 0 and matte.max() == 255
 
 
+def test_live_update_and_render_match_refine(scene):
+    frame, alpha = scene
+    small = low_res(alpha)
+    offline, live = Refiner(0.5, 2.0, "balanced"), Refiner(0.5, 2.0, "balanced")
+    with pytest.raises(ValueError, match="no alpha yet"):
+        live.render(frame)
+    picture = live.picture(frame, small.shape)
+    live.update(small, picture)
+    assert np.array_equal(live.render(frame, picture=picture), offline.refine(small, frame))
+    live.reset()
+    assert live.alpha is None
+
+
 def test_warm_up_compiles_the_kernels():
     refine.warm_up()
     assert refine._apply_guided_kernel.signatures and refine._apply_bilinear_kernel.signatures
+    assert refine._picture_area_kernel.signatures

@@ -337,7 +337,7 @@ def test_odd_sizes_grey_bgra_and_resolution_changes(red_model, tmp_path, fake_vc
     recorder = Recorder()
     out = tmp_path / "odd.avi"
     settings = base_settings(
-        red_model, output="virtual", virtual_backend=FAKE_BACKEND, smoothing=0.5
+        red_model, output="virtual", virtual_backend=FAKE_BACKEND, smoothing="steady"
     )
     sinks = [PreviewSink(recorder), VideoFileSink(out)]
     with Pipeline(settings, sinks=sinks, source=ScriptedSource(images)) as pipeline:

@@ -44,6 +44,8 @@ def test_defaults_are_valid_and_config_dir_is_overridden(config_dir):
         ({"fourcc": "MJPEG"}, "fourcc"),
         ({"camera": " "}, "camera"),
         ({"model": 3}, "model"),
+        ({"smoothing": "wobbly"}, "smoothing"),
+        ({"smoothing": 1.5}, "smoothing"),
     ],
 )
 def test_invalid_values_name_the_field(changes, field):
@@ -133,6 +135,17 @@ def test_unknown_keys_are_ignored_with_a_warning(config_dir, caplog):
         settings = load_settings()
     assert settings.mirror is True
     assert "unknown setting 'sparkle'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("old", "level"), [(0.0, "off"), (0.1, "responsive"), (0.3, "balanced"), (0.8, "steady")]
+)
+def test_an_older_numeric_smoothing_loads_as_the_nearest_level(config_dir, old, level):
+    (config_dir / "settings.json").write_text(json.dumps({"smoothing": old, "mirror": True}))
+    settings = load_settings(strict=True)
+    assert settings.smoothing == level and settings.mirror is True
+    save_settings(settings)
+    assert json.loads((config_dir / "settings.json").read_text())["smoothing"] == level
 
 
 def test_lenient_load_replaces_a_bad_value_by_its_default(config_dir, caplog):

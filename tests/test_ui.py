@@ -127,7 +127,7 @@ def base_settings(sample_video: Path, red_model: Path) -> Settings:
         model=str(red_model),
         background="colour",
         colour=MAGENTA,
-        smoothing=0.0,
+        smoothing="off",
         feather=0.0,
     )
 
@@ -359,8 +359,11 @@ def test_edge_and_model_controls_change_the_engine_settings(
     wait_settings(qtbot, window, threshold=0.3)
     window.feather_slider.slider.setValue(8)  # 0.5 px steps
     wait_settings(qtbot, window, feather=4.0)
-    window.smoothing_slider.slider.setValue(12)  # 5 % steps
-    wait_settings(qtbot, window, smoothing=0.6)
+    assert window.smoothing_choice.value() == "off"
+    window.smoothing_choice.select("steady")
+    wait_settings(qtbot, window, smoothing="steady")
+    assert window.engine.pipeline._refiner.smoothing == "steady"  # applied live
+    assert "hold longest" in window.smoothing_hint.text()
     window.guided.click()
     wait_settings(qtbot, window, guided=False)
     window.threads_spin.setValue(2)
@@ -384,7 +387,12 @@ def test_edge_and_model_controls_change_the_engine_settings(
     wait_frames(qtbot, window)  # the new model runs
     window.close()
     saved = load_settings(settings_path(), strict=True)
-    assert (saved.threshold, saved.feather, saved.smoothing, saved.guided) == (0.3, 4.0, 0.6, False)
+    assert (saved.threshold, saved.feather, saved.smoothing, saved.guided) == (
+        0.3,
+        4.0,
+        "steady",
+        False,
+    )
     assert (saved.threads, saved.provider, saved.infer_every, saved.skip_static) == (
         2,
         "auto",

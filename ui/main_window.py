@@ -87,6 +87,12 @@ PROVIDER_LABELS = {
     "coreml": "Core ML",
 }
 OUTPUT_ERRORS = ("VirtualCameraError", "OutputError")
+SMOOTHING_HINTS = {
+    "steady": "Still parts hold longest (the model must insist for 4 s); moving parts follow.",
+    "balanced": "Still parts hold; moving parts follow at once.",
+    "responsive": "Follows slight movement too and corrects still parts within half a second.",
+    "off": "Each frame's matte as the model gives it; may flicker.",
+}
 SAVE_DELAY_MS = 400
 STATS_INTERVAL_MS = 500
 ERROR_HOLD_S = 8.0  # an error stays in the status line at least this long
@@ -397,12 +403,25 @@ class MainWindow(QMainWindow):
         self.feather_slider.valueChanged.connect(lambda v: self._change(feather=v))
         self.feather_slider.setToolTip("Softens the edge of the matte by this many pixels")
         section.add(self.feather_slider)
-        self.smoothing_slider = ValueSlider(
-            "Temporal smoothing", 0.0, 0.95, 0.05, lambda v: "off" if v == 0 else f"{v * 100:.0f} %"
+        section.add(QLabel("Temporal smoothing"))
+        self.smoothing_choice = SegmentedControl(
+            [
+                ("steady", "Steady"),
+                ("balanced", "Balanced"),
+                ("responsive", "Responsive"),
+                ("off", "Off"),
+            ]
         )
-        self.smoothing_slider.valueChanged.connect(lambda v: self._change(smoothing=v))
-        self.smoothing_slider.setToolTip("Steadies flickering edges (more: steadier, slower)")
-        section.add(self.smoothing_slider)
+        self.smoothing_choice.changed.connect(lambda level: self._change(smoothing=level))
+        self.smoothing_choice.setToolTip(
+            "Where the picture does not change the matte holds still; where you move it "
+            "follows at once"
+        )
+        section.add(self.smoothing_choice)
+        self.smoothing_hint = QLabel()
+        self.smoothing_hint.setObjectName("hint")
+        self.smoothing_hint.setWordWrap(True)
+        section.add(self.smoothing_hint)
         self.guided = Toggle()
         self.guided.toggled.connect(lambda on: self._change(guided=on))
         self.guided.setToolTip("Follow the picture's edges when enlarging the matte")
@@ -943,7 +962,8 @@ class MainWindow(QMainWindow):
         self._sync_person()
         self.threshold_slider.set_value(s.threshold)
         self.feather_slider.set_value(s.feather)
-        self.smoothing_slider.set_value(s.smoothing)
+        self.smoothing_choice.set_value(s.smoothing)
+        self.smoothing_hint.setText(SMOOTHING_HINTS[s.smoothing])
         self.guided.set_value(s.guided)
 
         model_key = s.model if s.model in ("fast", "quality") else "custom"

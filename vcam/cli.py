@@ -26,6 +26,7 @@ from vcam.settings import (
     BACKGROUND_KINDS,
     LIGHT_MODES,
     PROVIDERS,
+    SMOOTHING_LEVELS,
     Settings,
     load_settings,
     save_settings,
@@ -110,7 +111,12 @@ def _look_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--colour", "--color", dest="colour", help="colour like '#2e3440'")
     group.add_argument("--threshold", type=float, help="edge threshold 0..1 (0: soft alpha)")
     group.add_argument("--feather", type=float, metavar="PX", help="edge feather in pixels")
-    group.add_argument("--smoothing", type=float, help="temporal smoothing 0..1")
+    group.add_argument(
+        "--smoothing",
+        choices=SMOOTHING_LEVELS,
+        help="temporal smoothing: steady (holds still parts longest), balanced (default), "
+        "responsive, off. Moving parts follow at once at every level",
+    )
     group.add_argument(
         "--guided", action=argparse.BooleanOptionalAction, help="edge-aware alpha upsampling"
     )

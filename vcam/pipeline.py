@@ -82,7 +82,15 @@ OUTPUT_FIELDS = frozenset({"output", "output_path", "virtual_device", "virtual_b
 DEFAULT_VIDEO_OUTPUT = "vcam-output.mp4"
 DEFAULT_PNG_OUTPUT = "vcam-frames"
 FIRST_ALPHA_TIMEOUT = 10.0  # seconds the first frame may wait for its alpha
-STATIC_THRESHOLD = 1.5  # mean grey-level change below which a frame counts as unchanged
+# Skip-static: the 48x27 thumbnail (grey, and a quarter of the red-blue difference) is cut
+# into 16x9 tiles of 3x3 thumbnail pixels; the picture counts as unchanged while no tile's mean
+# change of either (since the last inference) exceeds STATIC_TILE_LEVEL. Sensor noise of 3
+# grey levels per channel (with JPEG) moved the most-changed tile by at most 1.6 levels over 30
+# frames at 360p to 1080p, of 4 levels by about 2 (an inference now and then); a hand moving
+# in a tile by tens. On the talking-heads clips 2.0 keeps the live matte within 0.05% of the
+# per-frame one (docs/benchmarks/skip-static.md).
+STATIC_TILES = (9, 16)
+STATIC_TILE_LEVEL = 2.0
 STATIC_MAX_AGE = 0.5  # seconds: infer at least this often even when nothing moves
 RECONNECT_FIRST_DELAY = 0.5  # seconds before the first try to reopen a lost camera
 RECONNECT_MAX_DELAY = 5.0  # the back-off doubles up to this
@@ -200,11 +208,22 @@ def changed_fields(old: Settings, new: Settings) -> set[str]:
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
-    """A tiny grey copy to tell whether the picture changed (cheap: strided, then area)."""
+    """A tiny copy to tell whether the picture changed (cheap: strided, then area): float32
+    (2, 27, 48), the grey levels and a quarter of the red-blue difference."""
     step = max(1, min(image.shape[0], image.shape[1]) // 90)
-    small = np.ascontiguousarray(image[::step, ::step])
+    small = image[::step, ::step].astype(np.float32)
+    rows, cols = STATIC_TILES
+    small = cv2.resize(small, (3 * cols, 3 * rows), interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    return cv2.resize(grey, (48, 27), interpolation=cv2.INTER_AREA).astype(np.int16)
+    return np.stack([grey, (small[..., 2] - small[..., 0]) * np.float32(0.25)])
+
+
+def changed_tiles(thumb: np.ndarray, reference: np.ndarray) -> int:
+    """How many tiles of the thumbnail changed since ``reference`` by more than webcam noise
+    (mean absolute change of grey or colour over the tile above STATIC_TILE_LEVEL)."""
+    rows, cols = STATIC_TILES
+    change = np.abs(thumb - reference).reshape(2, rows, 3, cols, 3).mean(axis=(2, 4)).max(axis=0)
+    return int(np.count_nonzero(change > STATIC_TILE_LEVEL))
 
 
 def prepare_image(image: np.ndarray, mirror: bool) -> np.ndarray | None:
@@ -416,7 +435,9 @@ class _Track:
     shape: tuple[int, ...] | None = None
     last_infer_seq: int = -(10**9)
     last_infer_time: float = 0.0
-    reference: np.ndarray | None = None
+    reference: np.ndarray | None = None  # thumbnail of the last frame given to the model
+    refined_seq: int = -1  # frame number of the alpha the refiner has taken
+    submitted: tuple[int, np.ndarray | None] | None = None  # (frame number, its picture)
 
 
 class Pipeline:
@@ -1092,14 +1113,16 @@ class Pipeline:
             self._effects.reset()
             track.source, track.shape = source, image.shape
             track.last_infer_seq, track.reference = -(10**9), None
+            track.refined_seq, track.submitted = -1, None
 
-        # Hand the frame to the model when due; wait for its alpha as long as the frame rate
-        # allows, else use the newest alpha there is (only if it was made at this frame size).
+        # Hand the frame to the model when due (not while no tile of the picture changed);
+        # wait for its alpha as long as the frame rate allows, else use the newest alpha there
+        # is (only if it was made at this frame size).
         matting = self._matting
         due = seq - track.last_infer_seq >= settings.infer_every
         thumb = _thumbnail(image) if settings.skip_static else None
         if due and thumb is not None and track.reference is not None:
-            still = float(np.abs(thumb - track.reference).mean()) < STATIC_THRESHOLD
+            still = changed_tiles(thumb, track.reference) == 0
             if still and now - track.last_infer_time < STATIC_MAX_AGE:
                 due = False
                 self.stats.count("skipped")
@@ -1117,7 +1140,7 @@ class Pipeline:
         effects, seconds = self._effects, frame.timestamp
         low, picture = effects.before_refine(settings, latest[0], image, seconds)
         with self.stats.timer("refine"):
-            alpha = self._refiner.refine(low, picture)
+            alpha = self._matte(low, latest[1], picture, seq, due, track)
         picture = effects.after_refine(settings, picture, alpha, seconds)
         if effects_on(settings):
             self.stats.record("effects", effects.spent)
@@ -1130,6 +1153,22 @@ class Pipeline:
         self._last_output = output
         self.stats.record("latency", time.monotonic() - frame.timestamp)
         self.stats.count("frame")
+
+    def _matte(self, low, low_seq: int, image, seq: int, submitted: bool, track: _Track):
+        """The matte of frame ``seq`` from the newest alpha (made from frame ``low_seq``). A new
+        alpha is stabilised with the picture of the frame it was made from, so that the live
+        matte is the offline one (``process``) whenever inference keeps up."""
+        refiner = self._refiner
+        picture = refiner.picture(image, low.shape)
+        if low_seq != track.refined_seq:
+            made_from = picture
+            if low_seq != seq and track.submitted is not None and track.submitted[0] == low_seq:
+                made_from = track.submitted[1]
+            refiner.update(low, made_from)
+            track.refined_seq = low_seq
+        if submitted:
+            track.submitted = (seq, picture)
+        return refiner.render(image, picture=picture)
 
     def _alpha_budget(self, fps: float) -> float:
         """How long a frame may wait for its own alpha and still leave on time."""

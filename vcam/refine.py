@@ -4,8 +4,8 @@ The model gives a float32 alpha in [0, 1] for the frame's region at low resoluti
 output already cropped to the frame's placement, e.g. 144x256 for a 720p frame). ``Refiner``
 turns it into a uint8 alpha at frame size:
 
-1. ``TemporalSmoother`` (low resolution): blends each new alpha with the previous one, more
-   where they agree (steady, no flicker) and less where they differ (crisp on motion).
+1. ``vcam.temporal.Stabiliser`` (low resolution): where the picture did not change the alpha
+   does not change; where it moved the new alpha takes over (see ``vcam.temporal``).
 2. Upsampling to frame size: the fast guided filter (He and Sun 2015) with the frame's grey
    as the guide, so edges follow the picture; or plain bilinear (``guided=False``).
 3. ``threshold``: a smooth contrast curve around the threshold, towards a hard mask.
@@ -23,7 +23,9 @@ import cv2
 import numpy as np
 from numba import njit, prange
 
+from vcam import temporal
 from vcam.compositor import axis_coords
+from vcam.temporal import Stabiliser
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,6 @@ THRESHOLD_BAND = 0.1
 # little more tolerant of webcam noise. Larger radii blurred the edges of real portraits.
 GUIDED_RADIUS = 1
 GUIDED_EPS = 1e-4
-# Temporal smoothing: new-alpha weight = (1 - strength) + MOTION_GAIN * |new - previous|.
-MOTION_GAIN = 4.0
-
 _GREY_B, _GREY_G, _GREY_R = 0.114 / 255.0, 0.587 / 255.0, 0.299 / 255.0
 
 
@@ -71,6 +70,35 @@ def _grey_area_kernel(frame, row_start, col_start, out):  # pragma: no cover - c
             for x in range(col_start[j], col_start[j + 1]):
                 total += acc[x]
             o_row[j] = total / np.float32(rows * (col_start[j + 1] - col_start[j]))
+
+
+@njit(**_JIT)
+def _picture_area_kernel(frame, row_start, col_start, out):  # pragma: no cover - compiled
+    """Area averages over each output cell of the frame's grey in [0, 1] (``out[0]``) and of
+    a quarter of its red-blue difference, in [-0.25, 0.25] (``out[1]``)."""
+    height, width = out.shape[1], out.shape[2]
+    full_w = col_start[width]
+    cb, cg, cr = np.float32(_GREY_B), np.float32(_GREY_G), np.float32(_GREY_R)
+    quarter = np.float32(0.25 / 255.0)
+    for i in prange(height):
+        grey = np.zeros(full_w, np.float32)
+        chroma = np.zeros(full_w, np.float32)
+        for y in range(row_start[i], row_start[i + 1]):
+            f_row = frame[y]
+            for x in range(full_w):
+                b, g, r = np.float32(f_row[3 * x]), np.float32(f_row[3 * x + 1]), f_row[3 * x + 2]
+                grey[x] += cb * b + cg * g + cr * np.float32(r)
+                chroma[x] += np.float32(r) - b
+        rows = row_start[i + 1] - row_start[i]
+        for j in range(width):
+            total_grey = np.float32(0.0)
+            total_chroma = np.float32(0.0)
+            for x in range(col_start[j], col_start[j + 1]):
+                total_grey += grey[x]
+                total_chroma += chroma[x]
+            cells = np.float32(rows * (col_start[j + 1] - col_start[j]))
+            out[0, i, j] = total_grey / cells
+            out[1, i, j] = total_chroma * quarter / cells
 
 
 @njit(**_JIT)
@@ -148,6 +176,21 @@ def grey_guide(frame: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def picture_at(frame: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """The frame area-averaged down to ``size_hw`` as float32 (2, h, w): its grey in [0, 1]
+    (``grey_guide``) and a quarter of its red-blue difference (in [-0.25, 0.25]; a quarter
+    keeps its noise below the grey's), which tells apart what grey alone cannot (a red jumper
+    against a wall of the same brightness)."""
+    height, width = size_hw
+    if height > frame.shape[0] or width > frame.shape[1]:
+        raise ValueError(f"picture size {size_hw} is larger than the frame {frame.shape[:2]}")
+    frame = np.ascontiguousarray(frame)
+    out = np.empty((2, height, width), np.float32)
+    rows, cols = _spans(height, frame.shape[0]), _spans(width, frame.shape[1])
+    _picture_area_kernel(frame.reshape(frame.shape[0], -1), rows, cols, out)
+    return out
+
+
 def guided_coefficients(
     alpha: np.ndarray, guide: np.ndarray, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -182,12 +225,14 @@ def upsample_alpha(
     radius: int = GUIDED_RADIUS,
     eps: float = GUIDED_EPS,
     out: np.ndarray | None = None,
+    guide: np.ndarray | None = None,
 ) -> np.ndarray:
     """``alpha`` (float32 (h, w) in [0, 1], low resolution) as uint8 at the frame's size.
 
     ``guided``: the fast guided filter with the frame's grey as guide, else bilinear.
     ``threshold`` > 0 applies the contrast curve (see :func:`threshold_curve`). An alpha that is
-    not smaller than the frame is area-resized instead (no guide needed)."""
+    not smaller than the frame is area-resized instead (no guide needed). ``guide``: the
+    frame's :func:`grey_guide` at the alpha's size when the caller has it already."""
     height, width = frame.shape[:2]
     if out is None:
         out = np.empty((height, width), np.uint8)
@@ -201,7 +246,8 @@ def upsample_alpha(
     y0, y1, fy = axis_coords(height, alpha.shape[0])
     x0, x1, fx = axis_coords(width, alpha.shape[1])
     if guided:
-        guide = grey_guide(frame, alpha.shape)
+        if guide is None or guide.shape != alpha.shape:
+            guide = grey_guide(frame, alpha.shape)
         mean_a, mean_b = guided_coefficients(alpha, guide, radius, eps)
         wide_a = np.empty((alpha.shape[0], width), np.float32)
         wide_b = np.empty((alpha.shape[0], width), np.float32)
@@ -244,88 +290,50 @@ def feather_alpha(alpha: np.ndarray, feather: float) -> np.ndarray:
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-class TemporalSmoother:
-    """Steadies a sequence of low-resolution alphas without smearing motion.
-
-    Per pixel, ``out = prev + w * (new - prev)`` with ``w = clip((1 - strength) + gain *
-    |new - prev|, 0, 1)``: where the model's alpha jitters a little it is averaged over
-    frames, where it changes a lot (the person moved) the new alpha wins at once.
-    ``strength`` 0 turns it off. The history resets by itself when the alpha's size changes;
-    call :meth:`reset` on a scene cut or source change."""
-
-    def __init__(self, strength: float = 0.3, gain: float = MOTION_GAIN) -> None:
-        self.strength = strength
-        self.gain = gain
-        self._previous: np.ndarray | None = None
-
-    @property
-    def strength(self) -> float:
-        return self._strength
-
-    @strength.setter
-    def strength(self, value: float) -> None:
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"smoothing strength {value} must be in 0..1")
-        self._strength = float(value)
-
-    def reset(self) -> None:
-        """Forget the history: the next alpha is taken as it is."""
-        self._previous = None
-
-    def __call__(self, alpha: np.ndarray) -> np.ndarray:
-        """The smoothed alpha (float32, a new array; ``alpha`` is not modified)."""
-        alpha = np.asarray(alpha, dtype=np.float32)
-        previous = self._previous
-        if self._strength <= 0.0 or previous is None or previous.shape != alpha.shape:
-            smoothed = alpha.copy()
-        else:
-            change = alpha - previous
-            weight = np.abs(change)
-            weight *= np.float32(self.gain)
-            weight += np.float32(1.0 - self._strength)
-            np.clip(weight, 0.0, 1.0, out=weight)
-            smoothed = previous + weight * change
-        self._previous = smoothed
-        return smoothed
-
-
 class Refiner:
     """Low-resolution model alpha to a uint8 matte at frame size, with live settings.
 
-    ``threshold`` 0..1 (0 off), ``feather`` pixels (0 off), ``smoothing`` 0..1 (0 off),
+    ``threshold`` 0..1 (0 off), ``feather`` pixels (0 off), ``smoothing`` the temporal
+    smoothing level ("off", "responsive", "balanced", "steady"; see ``vcam.temporal``),
     ``guided`` (guided filter or bilinear). Change them between frames with :meth:`configure`
-    (or by setting the attributes); they apply from the next :meth:`refine`."""
+    (or by setting the attributes); they apply from the next frame.
+
+    :meth:`refine` takes the model's alpha for a frame and gives that frame's matte. Live,
+    where the model may be slower than the camera, :meth:`update` takes each new alpha with
+    the grey of the frame it was made from, and :meth:`render` puts the latest one on every
+    frame."""
 
     def __init__(
         self,
         threshold: float = 0.0,
         feather: float = 0.0,
-        smoothing: float = 0.0,
+        smoothing: str = "off",
         guided: bool = True,
         radius: int = GUIDED_RADIUS,
         eps: float = GUIDED_EPS,
     ) -> None:
-        self.smoother = TemporalSmoother(smoothing)
+        self.stabiliser = Stabiliser(smoothing)
         self.threshold = 0.0
         self.feather = 0.0
         self.guided = True
         self.radius = GUIDED_RADIUS
         self.eps = GUIDED_EPS
+        self._alpha: np.ndarray | None = None
         self.configure(threshold=threshold, feather=feather, guided=guided, radius=radius, eps=eps)
 
     @property
-    def smoothing(self) -> float:
-        return self.smoother.strength
+    def smoothing(self) -> str:
+        return self.stabiliser.level
 
     @smoothing.setter
-    def smoothing(self, value: float) -> None:
-        self.smoother.strength = value
+    def smoothing(self, value: str) -> None:
+        self.stabiliser.level = value
 
     def configure(
         self,
         threshold: float | None = None,
         feather: float | None = None,
-        smoothing: float | None = None,
+        smoothing: str | None = None,
         guided: bool | None = None,
         radius: int | None = None,
         eps: float | None = None,
@@ -354,24 +362,49 @@ class Refiner:
 
     def reset(self) -> None:
         """Forget the temporal history (scene cut, new source, new resolution)."""
-        self.smoother.reset()
+        self.stabiliser.reset()
+        self._alpha = None
 
-    def refine(
-        self, alpha_lowres: np.ndarray, frame: np.ndarray, out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """The matte for ``frame`` (uint8 (H, W)) from the model's ``alpha_lowres`` (float
-        (h, w) in [0, 1] covering the whole frame, or (1, 1, h, w) as the model returns it)."""
+    @property
+    def alpha(self) -> np.ndarray | None:
+        """The latest stabilised low-resolution alpha (None before the first)."""
+        return self._alpha
+
+    def needs_picture(self) -> bool:
+        """Whether :meth:`update` needs the picture of the alpha's frame (smoothing is on)."""
+        return self.stabiliser.level != "off"
+
+    def update(self, alpha_lowres: np.ndarray, picture: np.ndarray | None) -> np.ndarray:
+        """Take the model's new alpha (float (h, w) in [0, 1] covering the whole frame, or
+        (1, 1, h, w) as the model returns it), made from a frame whose :meth:`picture` is
+        ``picture`` (None is allowed when smoothing is off). Returns the stabilised
+        low-resolution alpha."""
         alpha = np.asarray(alpha_lowres)
         if alpha.ndim == 4 and alpha.shape[:2] == (1, 1):
             alpha = alpha[0, 0]
         if alpha.ndim != 2 or alpha.size == 0:
             raise ValueError(f"alpha must be a 2-D array, got shape {alpha.shape}")
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"frame must be uint8 HxWx3 (BGR), got {frame.dtype} {frame.shape}")
         alpha = np.clip(np.nan_to_num(alpha.astype(np.float32, copy=False)), 0.0, 1.0)
-        alpha = self.smoother(alpha)
+        self._alpha = self.stabiliser(alpha, picture)
+        return self._alpha
+
+    def render(
+        self, frame: np.ndarray, out: np.ndarray | None = None, picture: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The matte (uint8 (H, W)) of ``frame`` from the latest alpha; ``picture``: the
+        frame's :meth:`picture` when the caller has it (its grey guides the upsampling)."""
+        if self._alpha is None:
+            raise ValueError("no alpha yet: call update() first")
+        _check_frame(frame)
         matte = upsample_alpha(
-            alpha, frame, self.guided, self.threshold, self.radius, self.eps, out=out
+            self._alpha,
+            frame,
+            self.guided,
+            self.threshold,
+            self.radius,
+            self.eps,
+            out=out,
+            guide=None if picture is None else picture[0],
         )
         if self.feather > 0:
             feathered = feather_alpha(matte, self.feather)
@@ -381,6 +414,37 @@ class Refiner:
             return feathered
         return matte
 
+    def picture(self, frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The frame at the alpha's size (``shape`` (h, w), or (1, 1, h, w)) as float32
+        (c, h, w) when the guided filter or the smoothing needs it, else None: its grey
+        (:func:`grey_guide`), and for the smoothing also its colour (:func:`picture_at`)."""
+        if not (self.guided or self.needs_picture()):
+            return None
+        height, width = shape[-2:]
+        if height <= frame.shape[0] and width <= frame.shape[1]:
+            if self.needs_picture():
+                return picture_at(frame, (height, width))
+            return grey_guide(frame, (height, width))[None]
+        # A frame smaller than the alpha: enlarge it (nothing is guided then).
+        big = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+        return picture_at(big, (height, width))
+
+    def refine(
+        self, alpha_lowres: np.ndarray, frame: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The matte for ``frame`` (uint8 (H, W)) from the model's ``alpha_lowres`` for that
+        same frame: :meth:`update` then :meth:`render`, sharing the frame's picture."""
+        _check_frame(frame)
+        alpha = np.asarray(alpha_lowres)
+        picture = self.picture(frame, alpha.shape) if alpha.ndim in (2, 4) else None
+        self.update(alpha, picture)
+        return self.render(frame, out=out, picture=picture)
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame must be uint8 HxWx3 (BGR), got {frame.dtype} {frame.shape}")
+
 
 def warm_up() -> None:
     """Compile (or load from numba's cache) the refine kernels on tiny arrays."""
@@ -388,4 +452,6 @@ def warm_up() -> None:
     alpha = np.full((6, 10), 0.5, np.float32)
     upsample_alpha(alpha, frame, guided=True, threshold=0.5)
     upsample_alpha(alpha, frame, guided=False, threshold=0.0)
+    picture_at(frame, alpha.shape)
+    temporal.warm_up()
     log.debug("refine kernels ready")

@@ -35,6 +35,7 @@ OUTPUT_KINDS = ("virtual", "file", "png", "none")
 PROVIDERS = ("cpu", "auto", "cuda", "directml", "coreml")
 AUTO_FRAME_MODES = ("off", "gentle", "tight")  # vcam.framing.STYLES has the last two
 LIGHT_MODES = ("off", "auto")
+SMOOTHING_LEVELS = ("off", "responsive", "balanced", "steady")  # as vcam.temporal.LEVELS
 SETTINGS_FILE = "settings.json"
 # The panel's own choices (its Source and Output cards), never shared with the command line.
 PANEL_FIELDS = (
@@ -114,7 +115,9 @@ class Settings:
     # Edges: how the low-resolution alpha becomes the frame's matte.
     threshold: float = field(default=0.5, metadata=_range(0.0, 1.0))
     feather: float = field(default=2.0, metadata=_range(0.0, 50.0))
-    smoothing: float = field(default=0.3, metadata=_range(0.0, 0.95))
+    # Temporal smoothing: "steady", "balanced", "responsive" or "off" (vcam.temporal). Older
+    # settings files hold a number 0..0.95 here; it is read as the nearest level.
+    smoothing: str = field(default="balanced", metadata=_choices(SMOOTHING_LEVELS))
     guided: bool = True
 
     # Background: what replaces the person's surroundings.
@@ -200,6 +203,8 @@ def parse_colour(text: str) -> tuple[int, int, int]:
 def _check_field(spec: dataclasses.Field, value: Any) -> Any:
     """``value`` checked against the field's type and limits (normalised), or SettingsError."""
     name, kind = spec.name, spec.type
+    if name == "smoothing" and isinstance(value, int | float) and not isinstance(value, bool):
+        value = smoothing_level(value)
     if kind == "bool":
         if not isinstance(value, bool):
             raise SettingsError(f"{name}: expected true or false, got {_shown(value)}")
@@ -236,6 +241,18 @@ def _check_field(spec: dataclasses.Field, value: Any) -> Any:
         if name == "camera" and not value.strip():
             raise SettingsError("camera: give a camera index like 0 or a device path")
     return value
+
+
+def smoothing_level(strength: float) -> str:
+    """The smoothing level nearest to an older settings file's strength (0..1): 0 is "off",
+    below 0.25 "responsive", below 0.5 "balanced" (the old default was 0.3), else "steady"."""
+    if strength != strength or not 0.0 <= strength <= 1.0:  # NaN or out of range
+        raise SettingsError(
+            f"smoothing: {_shown(strength)} is not one of {', '.join(SMOOTHING_LEVELS)}"
+        )
+    if strength == 0.0:
+        return "off"
+    return "responsive" if strength < 0.25 else "balanced" if strength < 0.5 else "steady"
 
 
 def config_dir() -> Path:
