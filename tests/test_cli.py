@@ -20,6 +20,10 @@ from vcam.cli import build_parser, overrides
 from vcam.errors import SettingsError
 from vcam.settings import Settings, save_settings
 
+# A stop takes well under a second on a quiet machine; the bound is looser so that a loaded
+# shared machine (2 cores, other work) cannot fail it, while a hang still does.
+STOP_BOUND = 4.0
+
 
 @pytest.fixture
 def env(tmp_path, config_dir, model_path, monkeypatch):
@@ -319,7 +323,7 @@ def test_matte_stops_on_a_signal_and_keeps_what_it_did_as_partial(
     stdout, stderr = process.communicate(timeout=30)
     elapsed = time.monotonic() - sent
     assert process.returncode == code, stderr
-    assert elapsed < 2.0, f"{name}: {elapsed:.2f} s to stop"
+    assert elapsed < STOP_BOUND, f"{name}: {elapsed:.2f} s to stop"
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("vcam: interrupted after ") and last.endswith(f"kept them in {partial}")

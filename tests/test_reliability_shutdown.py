@@ -27,6 +27,10 @@ from vcam.sources import VideoSource
 
 SIGNALS = [("SIGINT", 130), ("SIGTERM", 0), ("SIGHUP", 0)]
 
+# A stop takes well under a second on a quiet machine; the bound is looser so that a loaded
+# shared machine (2 cores, other work) cannot fail it, while a hang still does.
+STOP_BOUND = 4.0
+
 
 def vcam_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("vcam-") and t.is_alive()]
@@ -112,7 +116,7 @@ def test_signals_end_vcam_run_quickly_and_cleanly(cli_env, tmp_path, red_model, 
     wait_for_output(process, out)
     elapsed, stdout, stderr = stop_with(process, name)
     assert process.returncode == code, stderr
-    assert elapsed < 2.0, f"{name}: {elapsed:.2f} s to exit"
+    assert elapsed < STOP_BOUND, f"{name}: {elapsed:.2f} s to exit"
     assert "Traceback" not in stderr and "Exception" not in stderr, stderr
     if name == "SIGINT":
         assert stderr.strip().splitlines() == ["vcam: interrupted"]
@@ -144,7 +148,7 @@ def test_sigterm_while_waiting_for_a_camera(cli_env, tmp_path, red_model):
     wait_for_output(process, out, size=50_000)
     elapsed, stdout, stderr = stop_with(process, "SIGTERM")
     assert process.returncode == 0, stderr
-    assert elapsed < 2.0
+    assert elapsed < STOP_BOUND
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "no-camera.avi not found" in lines[0], lines
     assert lines[0].startswith("vcam: WARNING: camera") and lines[0].endswith("; reconnecting")

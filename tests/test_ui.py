@@ -865,7 +865,7 @@ def test_the_wheel_scrolls_the_column_and_changes_no_setting_it_passes(qtbot, op
     assert column.maximum() > 0, "the settings column does not scroll at this size"
     controls = {
         "feather": window.feather_slider.slider,
-        "smoothing": window.smoothing_slider.slider,
+        "light strength": window.light_slider.slider,
         "threads": window.threads_spin,
         "provider": window.provider_combo,
         "camera": window.camera_combo,

@@ -56,6 +56,9 @@ class SegmentedControl(QWidget):
             button.setProperty("segment", True)
             button.setCursor(Qt.CursorShape.PointingHandCursor)
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            # As narrow as the label allows (a push button's own minimum is 80 px), so a row of
+            # four fits the settings column.
+            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(label) + 18)
             self._group.addButton(button)
             layout.addWidget(button)
             self.buttons[key] = button
