@@ -216,3 +216,21 @@ def test_export_script_checks_parity_and_rejects_bad_input(tmp_path):
         r = subprocess.run([sys.executable, script, str(tmp_path / bad), "--out", str(out)],
                            capture_output=True, text=True, timeout=120)  # fmt: skip
         assert r.returncode != 0 and "Traceback" not in r.stderr and bad in r.stderr
+
+
+def test_a_time_budget_drives_the_schedules_and_survives_a_resume(tmp_path):
+    schedule = [[0.5, [[32, 32]]], [1.0, [[64, 64], [48, 80]]]]
+    cfg = dict(epochs=40, size_schedule=schedule, warmup_steps=1, max_minutes=10.0)
+    trainer = Trainer(tiny_config(tmp_path, **cfg))
+    step = 5  # a few steps into a long run: by steps, early in both schedules
+    assert trainer.sizes_at(step) == [(32, 32)]
+    early_lr = trainer.lr_at(step)
+    trainer.trained_seconds = 0.75 * 600  # three quarters of the budget spent
+    assert trainer.sizes_at(step) == [(64, 64), (48, 80)]
+    assert trainer.lr_at(step) < 0.2 * early_lr  # cosine at 3/4: 15% of the peak
+    trainer.step = step
+    trainer.save()
+    resumed = Trainer(tiny_config(tmp_path, **cfg))
+    resumed.resume(tmp_path / "run" / "last.pt")
+    assert resumed.trained_seconds == trainer.trained_seconds
+    assert resumed.lr_at(step) == trainer.lr_at(step)

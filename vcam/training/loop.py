@@ -98,7 +98,10 @@ class TrainConfig:
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off)
     # Train from a data pack (vcam.training.pack) instead of ``data`` and the cache.
     pack: str = ""
-    # End the run early (then finish as usual) once it has trained this long (0: no limit).
+    # The run's time budget in minutes of training, summed over resumes (0: none). The learning
+    # rate and input-size schedules follow whichever of steps or time is further along, and the
+    # run finishes (BatchNorm recalibration, final.pt) when the budget is spent: a campaign that
+    # fits the hours at hand, annealed to the end whatever the machine's speed.
     max_minutes: float = 0.0
 
     @classmethod
@@ -245,6 +248,7 @@ class Trainer:
         total = sum(len(s) for s in self.train_sets)
         self.steps_per_epoch = max(1, total // (cfg.batch * self.world))
         self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.trained_seconds = 0.0  # time spent training, summed over resumes
 
         self.net = MMNet(cfg.width).to(self.device)
         if cfg.channels_last:
@@ -269,11 +273,18 @@ class Trainer:
 
     # -- schedule
 
+    def time_share(self) -> float:
+        """The share of the time budget spent (0 without one)."""
+        if not self.cfg.max_minutes:
+            return 0.0
+        return min(1.0, self.trained_seconds / (60 * self.cfg.max_minutes))
+
     def lr_at(self, step: int) -> float:
         cfg = self.cfg
         if step < cfg.warmup_steps:
             return cfg.lr * (step + 1) / cfg.warmup_steps
         progress = min(1.0, (step - cfg.warmup_steps) / max(1, self.total_steps - cfg.warmup_steps))
+        progress = max(progress, self.time_share())
         floor = cfg.lr * cfg.min_lr_ratio
         return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -281,7 +292,7 @@ class Trainer:
 
     def sizes_at(self, step: int) -> list[tuple[int, int]]:
         """The input sizes trained at ``step`` (progressive resolution, or ``sizes``)."""
-        progress = step / max(1, self.total_steps)
+        progress = max(step / max(1, self.total_steps), self.time_share())
         for until, sizes in self.cfg.size_schedule:
             if progress < until:
                 return [tuple(s) for s in sizes]
@@ -455,6 +466,7 @@ class Trainer:
             "config": asdict(self.cfg),
             "history": self.history,
             "best_iou": self.best_iou,
+            "trained_seconds": self.trained_seconds,
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
         }
@@ -477,6 +489,7 @@ class Trainer:
         self.step = state["step"]
         self.history = state["history"]
         self.best_iou = state.get("best_iou", -1.0)
+        self.trained_seconds = state.get("trained_seconds", 0.0)
         if self.rank == 0:
             self.rng.bit_generator.state = state["rng"]
         else:
@@ -492,6 +505,8 @@ class Trainer:
         elapsed = time.monotonic() - started_at
         rate = done / elapsed if elapsed > 0 else 0.0
         left = (self.total_steps - self.step) / rate if rate > 0 else float("inf")
+        if self.cfg.max_minutes:
+            left = min(left, 60 * self.cfg.max_minutes - self.trained_seconds)
         sizes = ",".join(f"{h}x{w}" for h, w in self.sizes_at(self.step))
         log.info(
             "step %d/%d (epoch %d/%d, %s): %.1f images/s, ETA %s",
@@ -510,7 +525,7 @@ class Trainer:
         if last.exists():
             self.resume(last)
         started, started_at = self.step, time.monotonic()
-        self.saved_at = logged_at = started_at
+        self.saved_at = logged_at = step_end = started_at
         while self.step < self.total_steps:
             epoch = self.step // self.steps_per_epoch
             sums: dict[str, float] = {}
@@ -522,7 +537,9 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 now = time.monotonic()
-                if self.cfg.max_minutes and now - started_at >= 60 * self.cfg.max_minutes:
+                self.trained_seconds += now - step_end
+                step_end = now
+                if self.cfg.max_minutes and self.time_share() >= 1.0:
                     log.info("time budget of %.1f min reached at step %d: finishing",
                              self.cfg.max_minutes, self.step)  # fmt: skip
                     self.total_steps = self.step
