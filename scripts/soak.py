@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 import pyvirtualcam  # noqa: E402
 
+from vcam import media  # noqa: E402
 from vcam.errors import VcamError  # noqa: E402
 from vcam.matting import resolve_model  # noqa: E402
 from vcam.pipeline import Pipeline, cpu_cores, frame_threads, inference_threads  # noqa: E402
@@ -130,7 +131,7 @@ def find_model(name: str, folder: Path) -> tuple[Path, str]:
     try:
         return resolve_model(name), ""
     except VcamError:
-        if name not in ("fast", "quality"):
+        if name not in media.MODEL_NAMES:
             raise
     # In a child process: torch must not sit in the memory this script measures.
     path = folder / "untrained-mmnet-0.5-144x256.onnx"

@@ -57,7 +57,15 @@ from ui.widgets import (
     ValueSlider,
 )
 from ui.worker import ApplyResult, Engine, one_line, status_text, warning_text
-from vcam import BackgroundError, Settings, SettingsError, VcamError, autostart, resolve_model
+from vcam import (
+    BackgroundError,
+    Settings,
+    SettingsError,
+    VcamError,
+    autostart,
+    media,
+    resolve_model,
+)
 from vcam.backgrounds import presets, resolve_path
 from vcam.control import setting_changes, status_fields
 from vcam.matting import available_providers
@@ -77,15 +85,6 @@ RESOLUTIONS = ((640, 360), (640, 480), (960, 540), (1280, 720), (1920, 1080))
 FRAME_RATES = (15.0, 24.0, 30.0, 60.0)
 KIND_TILES = (("passthrough", "None"), ("blur", "Blur"), ("colour", "Colour"), ("green", "Green"))
 FILE_TILE = "file"
-PRESET_PREFIX = "preset:"
-VIDEO_SUFFIXES = thumbnails.VIDEO_SUFFIXES
-PROVIDER_LABELS = {
-    "cpu": "CPU",
-    "auto": "Automatic",
-    "cuda": "CUDA",
-    "directml": "DirectML",
-    "coreml": "Core ML",
-}
 OUTPUT_ERRORS = ("VirtualCameraError", "OutputError")
 SMOOTHING_HINTS = {
     "steady": "Still parts hold longest (the model must insist for 4 s); moving parts follow.",
@@ -103,10 +102,6 @@ RECORDING_HINT = "vcam-<date>-<time>.mp4"  # the same, as the panel names it bef
 
 IMAGE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.avi *.mkv *.webm)"
 INPUT_FILTER = "Videos and images (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.png *.jpg *.jpeg)"
-
-
-def _source_kind(path: str) -> str:
-    return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
 
 
 def recordings_folder() -> Path:
@@ -339,7 +334,7 @@ class MainWindow(QMainWindow):
         self.background_tiles.add("green", "Green", thumbnails.green_tile())
         for name, path in presets().items():
             self.background_tiles.add(
-                PRESET_PREFIX + name, name.capitalize(), thumbnails.file_thumbnail(path)
+                media.PRESET_PREFIX + name, name.capitalize(), thumbnails.file_thumbnail(path)
             )
         self.background_tiles.add(FILE_TILE, "Your file…", thumbnails.add_file_tile())
         self.background_tiles.clicked.connect(self._on_background_tile)
@@ -459,7 +454,7 @@ class MainWindow(QMainWindow):
         self.provider_combo = ComboBox()
         usable = {"auto", *available_providers()}
         for name in PROVIDERS:
-            label = PROVIDER_LABELS.get(name, name)
+            label = media.PROVIDER_LABELS.get(name, name)
             self.provider_combo.addItem(label if name in usable else f"{label} (not here)", name)
         self.provider_combo.activated.connect(
             lambda _i: self._change(provider=self.provider_combo.currentData())
@@ -794,11 +789,11 @@ class MainWindow(QMainWindow):
         elif kind == "sample":
             self._change(source="sample")
         elif kind == "input":
-            self._change(source=_source_kind(value), input_path=value)
+            self._change(source=media.media_kind(value), input_path=value)
         elif kind == "open":
             path = self.ask_open_file("Open a video or image", INPUT_FILTER)
             if path:
-                self._change(source=_source_kind(path), input_path=path)
+                self._change(source=media.media_kind(path), input_path=path)
             else:
                 self._sync_controls()
         else:
@@ -848,7 +843,7 @@ class MainWindow(QMainWindow):
     def _on_background_tile(self, key: str) -> None:
         if key == FILE_TILE:
             self._choose_background_file()
-        elif key.startswith(PRESET_PREFIX):
+        elif media.is_preset(key):
             self._change(background="image", background_path=key)
         else:
             self._change(background=key)
@@ -856,8 +851,7 @@ class MainWindow(QMainWindow):
     def _choose_background_file(self) -> None:
         path = self.ask_open_file("Choose a background image or video", IMAGE_FILTER)
         if path:
-            kind = "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
-            self._change(background=kind, background_path=path)
+            self._change(background=media.media_kind(path), background_path=path)
 
     def _choose_colour(self) -> None:
         colour = self.ask_colour(self.settings.colour)
@@ -966,7 +960,7 @@ class MainWindow(QMainWindow):
         self.smoothing_hint.setText(SMOOTHING_HINTS[s.smoothing])
         self.guided.set_value(s.guided)
 
-        model_key = s.model if s.model in ("fast", "quality") else "custom"
+        model_key = s.model if s.model in media.MODEL_NAMES else "custom"
         self.model_choice.set_value(model_key)
         self._show_model_hint()
         self.threads_spin.setValue(s.threads)
@@ -998,8 +992,9 @@ class MainWindow(QMainWindow):
     def _background_key(self) -> str:
         s = self.settings
         if s.background in ("image", "video"):
-            if s.background_path.lower().startswith(PRESET_PREFIX):
-                return PRESET_PREFIX + s.background_path[len(PRESET_PREFIX) :].strip()
+            name = media.preset_name(s.background_path)
+            if name is not None:
+                return media.PRESET_PREFIX + name
             return FILE_TILE
         return s.background
 
@@ -1056,7 +1051,7 @@ class MainWindow(QMainWindow):
             set_level(self.model_hint, "warning")
             return
         detail = "quick, for slower laptops" if model == "fast" else "sharper edges, more CPU"
-        if model not in ("fast", "quality"):
+        if model not in media.MODEL_NAMES:
             detail = "your own model file"
         info = self.engine.pipeline.model_info if self.engine is not None else None
         if info is not None and info.path == path:  # what runs: size, precision, device

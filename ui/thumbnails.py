@@ -11,11 +11,11 @@ from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QRadialGradient
 
 from ui import style
+from vcam import media
 
 log = logging.getLogger(__name__)
 
 TILE_SIZE = (144, 92)  # width, height in pixels (drawn at twice the tile's size)
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 
 
 def bgr_to_qimage(image: np.ndarray) -> QImage:
@@ -43,7 +43,7 @@ def file_thumbnail(path: str | Path, size: tuple[int, int] = TILE_SIZE) -> QPixm
     path = Path(path)
     image = None
     try:
-        if path.suffix.lower() in VIDEO_SUFFIXES:
+        if media.media_kind(path) == "video":
             capture = cv2.VideoCapture(str(path))
             try:
                 ok, frame = capture.read()

@@ -28,8 +28,9 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from vcam import compositor
-from vcam.errors import BackgroundError
+from vcam import compositor, media
+from vcam.errors import BackgroundError, SettingsError
+from vcam.settings import parse_colour
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ DEFAULT_BLUR_STRENGTH = 25.0
 MAX_IMAGE_PIXELS = 50_000_000
 MAX_IMAGE_SIDE = 3840
 PRESETS_DIR = Path(__file__).resolve().parent / "assets" / "backgrounds"
-PRESET_PREFIX = "preset:"
 
 
 @runtime_checkable
@@ -94,7 +94,10 @@ class ColourBackground:
     kind = "colour"
 
     def __init__(self, bgr: tuple[int, int, int] = DEFAULT_COLOUR_BGR) -> None:
-        self.bgr = parse_colour(bgr)
+        try:
+            self.bgr = parse_colour(bgr)
+        except SettingsError as error:
+            raise BackgroundError(str(error)) from None
 
     def composite(
         self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
@@ -342,8 +345,8 @@ def presets() -> dict[str, Path]:
 def resolve_path(path: str | Path) -> Path:
     """``path`` as a file path; ``"preset:NAME"`` names a bundled image."""
     text = str(path).strip()
-    if text.lower().startswith(PRESET_PREFIX):
-        name = text[len(PRESET_PREFIX) :].strip()
+    name = media.preset_name(text)
+    if name is not None:
         found = presets().get(name)
         if found is None:
             raise BackgroundError(
@@ -355,28 +358,6 @@ def resolve_path(path: str | Path) -> Path:
 
 # ---------------------------------------------------------------------------------------------
 # images
-
-
-def parse_colour(colour: str | tuple[int, int, int] | list[int]) -> tuple[int, int, int]:
-    """``"#rrggbb"`` or a (blue, green, red) sequence of 0..255 as a BGR tuple."""
-    if isinstance(colour, str):
-        text = colour.strip()
-        if len(text) == 7 and text[0] == "#":
-            try:
-                red, green, blue = (int(text[i : i + 2], 16) for i in (1, 3, 5))
-                return blue, green, red
-            except ValueError:
-                pass
-        raise BackgroundError(f"colour {colour!r} is not a colour like '#00b140'")
-    try:
-        values = tuple(int(v) for v in colour)
-    except (TypeError, ValueError):
-        values = ()
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise BackgroundError(
-            f"colour {colour!r} must be '#rrggbb' or three values 0..255 (blue, green, red)"
-        )
-    return values  # type: ignore[return-value]
 
 
 def load_image(path: str | Path) -> np.ndarray:

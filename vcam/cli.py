@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vcam import __version__
+from vcam import __version__, media
 from vcam.errors import CameraError, SettingsError, VcamError, VirtualCameraError
 from vcam.settings import (
     AUTO_FRAME_MODES,
@@ -38,9 +38,6 @@ log = logging.getLogger("vcam")
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 DEMO_SECONDS = 10.0
-SAMPLE_OUTPUT = "vcam-sample.mp4"
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 KERNEL_NOTE_AFTER = 4.0  # seconds: numba loads cached kernels in 0.4-3 s, compiles in 6 s or more
@@ -205,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the bundled sample to the virtual camera or a file")
     demo.add_argument(
-        "--output", metavar="FILE", help=f"write this video (default {SAMPLE_OUTPUT})"
+        "--output", metavar="FILE", help=f"write this video (default {media.SAMPLE_OUTPUT})"
     )
     demo.add_argument("--duration", type=float, metavar="S", help="seconds (default 10 to a file)")
     demo.add_argument("--stats", action="store_true", help="print fps and stage timings")
@@ -264,13 +261,10 @@ def _background_changes(value: str | None) -> dict[str, object]:
         return {"background": value.lower()}
     if value.startswith("#"):
         return {"background": "colour", "colour": value}
-    if value.lower().startswith("preset:"):
+    if media.is_preset(value):
         return {"background": "image", "background_path": value}
-    suffix = Path(value).suffix.lower()
-    if suffix in VIDEO_SUFFIXES:
-        return {"background": "video", "background_path": value}
-    if suffix in IMAGE_SUFFIXES:
-        return {"background": "image", "background_path": value}
+    if media.is_video(value) or media.is_image(value):
+        return {"background": media.media_kind(value), "background_path": value}
     raise SettingsError(
         f"background: {value!r} is not a kind ({', '.join(BACKGROUND_KINDS)}), a colour like "
         "'#00b140' or an image/video file"
@@ -282,8 +276,8 @@ def _output_changes(value: str | None) -> dict[str, object]:
         return {}
     if value.lower() in ("virtual", "none"):
         return {"output": value.lower()}
-    kind = "file" if Path(value).suffix.lower() in VIDEO_SUFFIXES else "png"
-    if Path(value).suffix and kind == "png":
+    kind = "file" if media.is_video(value) else "png"
+    if media.suffix(value) and kind == "png":
         raise SettingsError(f"output: {value!r}: give a .mp4/.avi file, a folder, virtual or none")
     return {"output": kind, "output_path": value}
 
@@ -326,8 +320,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
     if getattr(args, "camera", None) is not None:
         changes.update(source="camera", camera=args.camera)
     if getattr(args, "input", None) is not None and args.command == "run":
-        kind = "image" if Path(args.input).suffix.lower() in IMAGE_SUFFIXES else "video"
-        changes.update(source=kind, input_path=args.input)
+        changes.update(source=media.media_kind(args.input), input_path=args.input)
     if getattr(args, "sample", False):
         changes["source"] = "sample"
     changes.update(_background_changes(getattr(args, "background", None)))
@@ -514,7 +507,7 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event, re
         )
         if not fallback:
             raise
-        output = settings.output_path if settings.output == "file" else SAMPLE_OUTPUT
+        output = settings.output_path if settings.output == "file" else media.SAMPLE_OUTPUT
         seconds = args.duration or DEMO_SECONDS
         settings = settings.replace(source="sample", output="file", output_path=output)
         print(
@@ -540,7 +533,7 @@ def cmd_demo(args: argparse.Namespace, stop: threading.Event) -> int:
         print("vcam: the sample portrait is on the virtual camera; Ctrl-C stops")
         duration = args.duration
     else:
-        output = args.output or SAMPLE_OUTPUT
+        output = args.output or media.SAMPLE_OUTPUT
         changes = _output_changes(output)
         if changes.get("output") != "file":
             raise SettingsError(f"output: {output!r}: give a .mp4 or .avi file for the demo")
@@ -693,11 +686,7 @@ def _absolute_background(spec: str) -> str:
         _background_changes(spec)
     except SettingsError:
         return spec  # the running vcam says what is wrong with it
-    if (
-        spec.lower() in BACKGROUND_KINDS
-        or spec.startswith("#")
-        or spec.lower().startswith("preset:")
-    ):
+    if spec.lower() in BACKGROUND_KINDS or spec.startswith("#") or media.is_preset(spec):
         return spec
     return str(Path(spec).expanduser().resolve())
 

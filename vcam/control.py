@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vcam import media
 from vcam.errors import VcamError
 from vcam.settings import Settings, config_dir
 
@@ -51,7 +52,7 @@ COMMANDS: dict[str, Any] = {
     "background": str,
     "blur": int,
     "next-background": None,
-    "model": ("fast", "quality"),
+    "model": media.MODEL_NAMES,
     "stop": None,
     "show": None,
 }
@@ -124,15 +125,16 @@ def background_cycle() -> list[str]:
     saved colour."""
     from vcam.backgrounds import presets
 
-    return ["blur", *(f"preset:{name}" for name in presets()), "colour"]
+    return ["blur", *(media.PRESET_PREFIX + name for name in presets()), "colour"]
 
 
 def current_background(settings: Settings) -> str:
     """The settings' background as a ``background_cycle`` entry ("" when not one)."""
     if settings.background in ("blur", "colour"):
         return settings.background
-    if settings.background == "image" and settings.background_path.lower().startswith("preset:"):
-        return "preset:" + settings.background_path.split(":", 1)[1].strip()
+    name = media.preset_name(settings.background_path)
+    if settings.background == "image" and name is not None:
+        return media.PRESET_PREFIX + name
     return ""
 
 

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from vcam import media
 from vcam.errors import InputError, ModelError, SettingsError
 from vcam.fitting import Placement, fit, unfit
 
@@ -37,7 +38,6 @@ PROVIDER_NAMES = {
     "coreml": "CoreMLExecutionProvider",
 }
 AUTO_PREFERENCE = ("cuda", "directml", "coreml")
-PROVIDER_LABELS = {"cpu": "CPU", "cuda": "CUDA", "directml": "DirectML", "coreml": "Core ML"}
 INPUT_MULTIPLE = 16  # the model contract: input height and width are multiples of 16
 QDQ_OP = b"DequantizeLinear"  # a QDQ graph's int8 tensors go through it
 
@@ -178,7 +178,11 @@ class ModelInfo:
     def line(self) -> str:
         """One line for people, e.g. "mmnet-fast · 144x256 · int8 · CPU"."""
         height, width = self.input_size
-        main = PROVIDER_LABELS.get(self.providers[0], self.providers[0]) if self.providers else "?"
+        main = (
+            media.PROVIDER_LABELS.get(self.providers[0], self.providers[0])
+            if self.providers
+            else "?"
+        )
         return f"{self.name} · {height}x{width} · {self.precision} · {main}"
 
 

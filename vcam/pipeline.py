@@ -42,7 +42,7 @@ import cv2
 import numba
 import numpy as np
 
-from vcam import compositor, light, refine
+from vcam import compositor, light, media, refine
 from vcam.backgrounds import make_background
 from vcam.cards import message_card
 from vcam.effects import PersonEffects, effects_on
@@ -51,7 +51,6 @@ from vcam.matting import Matter, ModelInfo
 from vcam.refine import Refiner
 from vcam.settings import Settings
 from vcam.sinks import (
-    IMAGE_SUFFIXES,
     VIDEO_CODECS,
     ImageFileSink,
     OutputFrame,
@@ -79,8 +78,6 @@ SOURCE_FIELDS = frozenset(
     {"source", "camera", "input_path", "loop", "width", "height", "fps", "fourcc"}
 )
 OUTPUT_FIELDS = frozenset({"output", "output_path", "virtual_device", "virtual_backend"})
-DEFAULT_VIDEO_OUTPUT = "vcam-output.mp4"
-DEFAULT_PNG_OUTPUT = "vcam-frames"
 FIRST_ALPHA_TIMEOUT = 10.0  # seconds the first frame may wait for its alpha
 # Skip-static: the 48x27 thumbnail (grey, and a quarter of the red-blue difference) is cut
 # into 16x9 tiles of 3x3 thumbnail pixels; the picture counts as unchanged while no tile's mean
@@ -127,9 +124,11 @@ def make_sinks(settings: Settings, live: bool = True) -> list[Sink]:
     if kind == "virtual":
         return [VirtualCameraSink(settings.virtual_device, settings.virtual_backend)]
     if kind == "file":
-        return [VideoFileSink(settings.output_path or DEFAULT_VIDEO_OUTPUT, constant_rate=live)]
+        return [
+            VideoFileSink(settings.output_path or media.DEFAULT_VIDEO_OUTPUT, constant_rate=live)
+        ]
     if kind == "png":
-        return [PngSink(settings.output_path or DEFAULT_PNG_OUTPUT)]
+        return [PngSink(settings.output_path or media.DEFAULT_PNG_OUTPUT)]
     return []
 
 
@@ -1294,8 +1293,8 @@ def process(
 
 
 def _output_sink(path: Path, content: str, single_image: bool) -> Sink:
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
+    suffix = media.suffix(path)
+    if media.is_image(path):
         if not single_image:
             raise OutputError(
                 f"cannot write a video into image {path}: use .mp4, .avi or a folder for PNGs"
@@ -1347,7 +1346,7 @@ def convert_video(
     if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
         raise SettingsError(f"frames: {max_frames!r} is not a frame count: give 1 or more")
     input_path, output_path = Path(input_path), Path(output_path)
-    single = input_path.suffix.lower() in IMAGE_SUFFIXES
+    single = media.is_image(input_path)
     if output_path.resolve() == input_path.resolve():
         raise OutputError(f"output {output_path} would overwrite the input")
     wanted = [(output_path, content)]

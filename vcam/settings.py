@@ -192,12 +192,24 @@ def field_names() -> tuple[str, ...]:
     return tuple(spec.name for spec in dataclasses.fields(Settings))
 
 
-def parse_colour(text: str) -> tuple[int, int, int]:
-    """``"#rrggbb"`` as a (blue, green, red) tuple."""
-    if not isinstance(text, str) or not _HEX_COLOUR.match(text):
-        raise SettingsError(f"colour: {_shown(text)} is not a colour like '#00b140'")
-    red, green, blue = (int(text[i : i + 2], 16) for i in (1, 3, 5))
-    return blue, green, red
+def parse_colour(colour: str | tuple[int, int, int] | list[int]) -> tuple[int, int, int]:
+    """``"#rrggbb"`` (spaces around it allowed) or a (blue, green, red) sequence of 0..255 as
+    a (blue, green, red) tuple; SettingsError otherwise."""
+    if isinstance(colour, str):
+        text = colour.strip()
+        if not _HEX_COLOUR.match(text):
+            raise SettingsError(f"colour: {_shown(colour)} is not a colour like '#00b140'")
+        red, green, blue = (int(text[i : i + 2], 16) for i in (1, 3, 5))
+        return blue, green, red
+    try:
+        values = tuple(int(v) for v in colour)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+        raise SettingsError(
+            f"colour: {_shown(colour)} must be '#rrggbb' or three values 0..255 (blue, green, red)"
+        )
+    return values  # type: ignore[return-value]
 
 
 def _check_field(spec: dataclasses.Field, value: Any) -> Any:
@@ -234,6 +246,7 @@ def _check_field(spec: dataclasses.Field, value: Any) -> Any:
                 raise SettingsError(f"{name}: {_shown(value)} is not one of {', '.join(choices)}")
         if name == "colour":
             parse_colour(value)
+            value = value.strip()
         if name == "fourcc" and value and not _FOURCC.match(value):
             raise SettingsError(
                 f"{name}: {_shown(value)} must be four letters or digits, like MJPG"

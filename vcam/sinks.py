@@ -18,13 +18,12 @@ import cv2
 import numpy as np
 import pyvirtualcam
 
-from vcam import compositor
+from vcam import compositor, media
 from vcam.errors import OutputError, VcamError, VirtualCameraError
 
 log = logging.getLogger(__name__)
 
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 LINUX_HINT = (
     "load v4l2loopback: sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=vcam"
 )
@@ -365,9 +364,9 @@ class ImageFileSink(Sink):
         self.name = f"image {self.path.name}"
         if content not in ("composite", "alpha", "rgba"):
             raise ValueError(f"content must be composite, alpha or rgba, not {content!r}")
-        if self.path.suffix.lower() not in IMAGE_SUFFIXES:
+        if not media.is_image(self.path):
             raise OutputError(f"cannot write image {self.path}: use .png or .jpg")
-        if content == "rgba" and self.path.suffix.lower() not in (".png", ".tif", ".tiff", ".webp"):
+        if content == "rgba" and media.suffix(self.path) not in media.ALPHA_IMAGE_SUFFIXES:
             raise OutputError(f"cannot write transparency to {self.path}: use a .png file")
         self.content = content
 
