@@ -1929,7 +1929,7 @@ def live_run(path: Path, settings, skip: bool) -> dict:
 
 
 def cmd_skipstatic(args: argparse.Namespace) -> int:
-    from vcam.pipeline import process
+    from vcam.convert import process
     from vcam.settings import Settings
     from vcam.sinks import PreviewSink
     from vcam.sources import VideoSource

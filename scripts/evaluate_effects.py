@@ -3,7 +3,7 @@
     python scripts/evaluate_effects.py [--data ../shared/data] [--model models/mmnet-fast.onnx]
         [--out docs/benchmarks/effects]
 
-Four measurements, all through ``vcam.pipeline.process`` (the offline path: model, person
+Four measurements, all through ``vcam.convert.process`` (the offline path: model, person
 effects, refiner, compositor), every frame:
 
 - **framing while talking**: auto-framing (gentle and tight) on the talking-heads clips, where
@@ -46,10 +46,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vcam.convert import process  # noqa: E402
 from vcam.effects import PersonEffects  # noqa: E402
 from vcam.framing import View  # noqa: E402
 from vcam.matting import Matter  # noqa: E402
-from vcam.pipeline import process  # noqa: E402
 from vcam.refine import Refiner  # noqa: E402
 from vcam.settings import Settings  # noqa: E402
 from vcam.sinks import PreviewSink  # noqa: E402

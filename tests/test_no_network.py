@@ -24,7 +24,8 @@ from conftest import FAKE_BACKEND, REPO, write_video
 from test_pipeline import Recorder, base_settings, check_person_kept_background_replaced
 
 from vcam import cli
-from vcam.pipeline import Pipeline, convert_video
+from vcam.convert import convert_video
+from vcam.pipeline import Pipeline
 from vcam.sinks import PngSink, PreviewSink, VideoFileSink
 from vcam.sources import VideoSource
 

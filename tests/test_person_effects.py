@@ -21,8 +21,9 @@ import pytest
 from conftest import REPO
 
 from vcam.cli import build_parser, effective_settings, overrides
+from vcam.convert import convert_video, process
 from vcam.errors import SettingsError
-from vcam.pipeline import Pipeline, convert_video, process
+from vcam.pipeline import Pipeline
 from vcam.settings import Settings, load_settings, save_settings, settings_path
 from vcam.sinks import PreviewSink
 from vcam.sources import VideoSource

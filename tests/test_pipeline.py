@@ -15,6 +15,7 @@ import pytest
 from conftest import FAKE_BACKEND, make_onnx, synthetic_frame, write_video
 from scenes import person_scene
 
+from vcam.convert import convert_video
 from vcam.errors import (
     BackgroundError,
     CameraError,
@@ -24,7 +25,7 @@ from vcam.errors import (
     SettingsError,
     VirtualCameraError,
 )
-from vcam.pipeline import Pipeline, Status, _thumbnail, changed_tiles, convert_video
+from vcam.pipeline import Pipeline, Status, _thumbnail, changed_tiles
 from vcam.settings import Settings
 from vcam.sinks import PreviewSink, VideoFileSink
 from vcam.sources import CameraSource, ImageSource, VideoSource
@@ -572,7 +573,8 @@ def test_offline_conversion_uses_the_frame_threads_rule_too(red_model, sample_vi
     own thread, like the live frame worker, and gives the caller's count back after."""
     import numba
 
-    from vcam.pipeline import frame_threads, process
+    from vcam.convert import process
+    from vcam.pipeline import frame_threads
 
     caller = numba.get_num_threads()
     for wanted in (0, 1, 64):

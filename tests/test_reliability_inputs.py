@@ -20,8 +20,9 @@ import pytest
 from conftest import FAKE_BACKEND, REPO, make_onnx, synthetic_frame, write_video
 from test_pipeline import Recorder, base_settings, check_person_kept_background_replaced
 
+from vcam.convert import process
 from vcam.errors import BackgroundError, ModelError
-from vcam.pipeline import Pipeline, process
+from vcam.pipeline import Pipeline
 from vcam.sinks import PreviewSink, VideoFileSink
 from vcam.sources import Frame, FrameSource, VideoSource
 

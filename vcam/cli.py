@@ -597,7 +597,7 @@ def _frames(count: int) -> str:
 
 
 def cmd_matte(args: argparse.Namespace, stop: threading.Event) -> int:
-    from vcam.pipeline import convert_video
+    from vcam.convert import convert_video
 
     _check_positive("frames", args.frames)
     settings = effective_settings(args)

@@ -1,4 +1,4 @@
-"""The live pipeline (camera to virtual camera, in threads) and offline file conversion.
+"""The live pipeline: camera to virtual camera, in threads.
 
 Live (``Pipeline``), three threads:
 
@@ -10,8 +10,9 @@ Live (``Pipeline``), three threads:
   frame, composites and sends to every sink. The output keeps the camera's rate.
 
 Settings change between frames with ``update()``; a new model, background or camera is built
-first, so a failure raises and the running one stays. Offline (``convert_video``), every
-frame of a file is processed in order in the calling thread: nothing is dropped.
+first, so a failure raises and the running one stays. Offline conversion (every frame of a
+file, in order, nothing dropped) is :mod:`vcam.convert`; it builds its stages with the same
+:func:`build_stages`.
 
 What real desktops do to it:
 
@@ -36,23 +37,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numba
 import numpy as np
 
 from vcam import compositor, light, media, refine
-from vcam.backgrounds import make_background
+from vcam.backgrounds import Background, make_background
 from vcam.cards import message_card
 from vcam.effects import PersonEffects, effects_on
-from vcam.errors import CameraError, InputError, OutputError, SettingsError, VcamError
+from vcam.errors import CameraError, SettingsError, VcamError
 from vcam.matting import Matter, ModelInfo
 from vcam.refine import Refiner
 from vcam.settings import Settings
 from vcam.sinks import (
-    VIDEO_CODECS,
-    ImageFileSink,
     OutputFrame,
     PngSink,
     Sink,
@@ -197,6 +195,18 @@ def warm_up() -> None:
     compositor.warm_up()
     refine.warm_up()
     light.warm_up()
+
+
+def build_stages(settings: Settings, opened: list) -> tuple[Matter, Refiner, Background]:
+    """The model, refiner and background the settings describe, with the kernels warmed up.
+    The background is appended to ``opened`` as soon as it is open, for the caller to close
+    (also when a later step fails)."""
+    matter = make_matter(settings)
+    refiner = make_refiner(settings)
+    background = background_for(settings)
+    opened.append(background)
+    warm_up()
+    return matter, refiner, background
 
 
 def changed_fields(old: Settings, new: Settings) -> set[str]:
@@ -384,7 +394,7 @@ class _Reconnector:
         with self._lock:
             found, self._found = self._found, None
         if found is not None:
-            _close_quietly(found)
+            close_quietly(found)
 
     def _run(self) -> None:
         while not self._stop.wait(self.delay):
@@ -403,7 +413,7 @@ class _Reconnector:
                 if not self._stop.is_set():
                     self._found = source
                     return
-            _close_quietly(source)
+            close_quietly(source)
             return
 
 
@@ -587,11 +597,7 @@ class Pipeline:
             opened: list = []
             missing: CameraError | None = None
             try:
-                matter = make_matter(settings)
-                refiner = make_refiner(settings)
-                background = background_for(settings)
-                opened.append(background)
-                warm_up()
+                matter, refiner, background = build_stages(settings, opened)
                 try:
                     if self._holds and self._given_source is None:
                         source = _MissingCamera(settings)  # opened when the hold ends
@@ -605,7 +611,7 @@ class Pipeline:
                 settings_sinks = self._open_sinks(source, make_sinks(settings, live=True), opened)
             except BaseException as error:
                 for thing in reversed(opened):
-                    _close_quietly(thing)
+                    close_quietly(thing)
                 if isinstance(error, VcamError):
                     self._set_status("error", str(error), error)
                 else:
@@ -693,11 +699,11 @@ class Pipeline:
 
     def _release(self) -> None:
         for sink in self.sinks:
-            _close_quietly(sink)
+            close_quietly(sink)
         if self._source is not None:
-            _close_quietly(self._source)
+            close_quietly(self._source)
         if self._background is not None:
-            _close_quietly(self._background)
+            close_quietly(self._background)
             self._background = None
 
     # -- live changes ---------------------------------------------------------------------
@@ -721,7 +727,7 @@ class Pipeline:
                     self.settings = settings
             except BaseException:
                 if background is not None:
-                    _close_quietly(background)
+                    close_quietly(background)
                 raise
             log.info("settings changed: %s", ", ".join(sorted(changed)))
 
@@ -746,7 +752,7 @@ class Pipeline:
             )
         if background is not None:
             old, self._background = self._background, background
-            _close_quietly(old)
+            close_quietly(old)
 
     def _swap_source(self, settings: Settings) -> None:
         """Close the camera, open the new one; on failure reopen the old one (or go on
@@ -781,7 +787,7 @@ class Pipeline:
         """Close the outputs the settings made, open the new ones; on failure reopen the old."""
         size, fps = self._source.size, self._source.fps
         for sink in self._settings_sinks:
-            _close_quietly(sink)
+            close_quietly(sink)
         try:
             sinks = make_sinks(settings, live=True)
             for sink in sinks:
@@ -836,7 +842,7 @@ class Pipeline:
         when it cannot (the caller then ends the run)."""
         if not (self.reconnect and source.reconnectable):
             return False
-        _close_quietly(source)
+        close_quietly(source)
         self._source = source
         self._lost_error, self._card = error, None
         reconnector = _Reconnector(source.reopen, self._on_reconnect_failure)
@@ -959,7 +965,7 @@ class Pipeline:
         """(Frame worker paused) stop reconnecting and release the camera."""
         self._end_reconnect()
         if self._given_source is None:
-            _close_quietly(self._source)
+            close_quietly(self._source)
         self._held = True
 
     def _leave_hold(self) -> None:
@@ -1030,7 +1036,7 @@ class Pipeline:
 
     def _drop_sink(self, sink: Sink, error: VcamError) -> None:
         """A sink failed while sending: go on without it when others are left."""
-        _close_quietly(sink)
+        close_quietly(sink)
         from_settings = any(s is sink for s in self._settings_sinks)
         self._extra_sinks = [s for s in self._extra_sinks if s is not sink]
         self._settings_sinks = [s for s in self._settings_sinks if s is not sink]
@@ -1189,205 +1195,9 @@ def _adopt(current: Settings, new: Settings, names: frozenset[str]) -> Settings:
     return current.replace(**{name: getattr(new, name) for name in names})
 
 
-def _close_quietly(thing) -> None:
+def close_quietly(thing) -> None:
+    """``thing.close()``, any failure logged and dropped (it must not mask the real error)."""
     try:
         thing.close()
     except Exception:  # noqa: BLE001 - closing must never mask the real problem
         log.debug("closing %s failed", thing, exc_info=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Offline conversion
-
-
-@dataclass(frozen=True)
-class ConvertReport:
-    """What ``convert_video`` did: frames written, wall time, outputs. ``interrupted``: the
-    stop flag ended it early; ``outputs`` then holds what was written (the ``.partial`` files,
-    or nothing before the first frame). ``total``: the frames asked for, when known."""
-
-    frames: int
-    seconds: float
-    outputs: tuple[Path, ...]
-    total: int | None = None
-    interrupted: bool = False
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def process(
-    source: FrameSource,
-    sinks: Sequence[Sink],
-    settings: Settings | None = None,
-    progress: Callable[[int, int | None], None] | None = None,
-    max_frames: int | None = None,
-    stats: RollingStats | None = None,
-    stop: threading.Event | None = None,
-    effects: PersonEffects | None = None,
-) -> int:
-    """Run every frame of an offline ``source`` through model, refiner and background into
-    ``sinks``, in this thread (no dropping), until it ends or ``stop`` is set (checked before
-    each frame). Closes source and sinks. Returns frames done.
-    ``effects``: the person effects' state to use (e.g. to read the framing's view of each
-    frame from ``progress``); a fresh one by default.
-
-    The refine and compositing kernels run on ``frame_threads(settings)`` numba threads, as
-    in the live frame worker (numba's count is per calling thread: it is set here for the
-    run and put back after)."""
-    settings = settings or Settings()
-    stats = stats or RollingStats()
-    total = getattr(source, "frame_count", None)
-    if max_frames is not None:
-        total = min(total, max_frames) if total else max_frames
-    opened: list = [source, *sinks]
-    done = 0
-    caller_threads = numba.get_num_threads()
-    numba.set_num_threads(frame_threads(settings))
-    try:
-        matter = make_matter(settings)
-        refiner = make_refiner(settings)
-        effects = effects or PersonEffects()
-        background = background_for(settings)
-        opened.append(background)
-        warm_up()
-        for sink in sinks:
-            sink.open(source.width, source.height, source.fps)
-        while max_frames is None or done < max_frames:
-            if stop is not None and stop.is_set():
-                break
-            frame = source.read()
-            if frame is None:
-                break
-            image = prepare_image(frame.image, settings.mirror)
-            if image is None:  # as live: skipped
-                continue
-            with stats.timer("preprocess"):
-                blob, where = matter.preprocess(image)
-            with stats.timer("inference"):
-                low = matter.infer(blob, where)
-            seconds = frame.index / source.fps  # the file's own time, however fast it runs
-            low, picture = effects.before_refine(settings, low, image, seconds)
-            with stats.timer("refine"):
-                alpha = refiner.refine(low, picture)
-            picture = effects.after_refine(settings, picture, alpha, seconds)
-            if effects_on(settings):
-                stats.record("effects", effects.spent)
-            with stats.timer("composite"):
-                composite = background.composite(picture, alpha)
-            raw = image if picture is not image else None
-            output = OutputFrame(composite, picture, alpha, frame.index, frame.timestamp, raw=raw)
-            with stats.timer("send"):
-                for sink in sinks:
-                    sink.send(output)
-            stats.count("frame")
-            done += 1
-            if progress is not None:
-                progress(done, total)
-    finally:
-        numba.set_num_threads(caller_threads)
-        for thing in reversed(opened):
-            _close_quietly(thing)
-    return done
-
-
-def _output_sink(path: Path, content: str, single_image: bool) -> Sink:
-    suffix = media.suffix(path)
-    if media.is_image(path):
-        if not single_image:
-            raise OutputError(
-                f"cannot write a video into image {path}: use .mp4, .avi or a folder for PNGs"
-            )
-        return ImageFileSink(path, content=content)
-    if suffix in VIDEO_CODECS:
-        if content == "rgba":
-            raise OutputError(f"video {path} cannot hold transparency: give a folder for PNGs")
-        return VideoFileSink(path, content=content)
-    if suffix:
-        raise OutputError(f"cannot write {path}: use .mp4, .avi, .png, .jpg or a folder")
-    return PngSink(path)
-
-
-def partial_path(path: str | Path) -> Path:
-    """Where ``convert_video`` writes the file ``path`` until it is complete:
-    ``NAME.partial.SUFFIX`` in the same folder (the suffix kept, so the format is the same)."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.partial{path.suffix}")
-
-
-def convert_video(
-    input_path: str | Path,
-    output_path: str | Path,
-    settings: Settings | None = None,
-    *,
-    content: str = "composite",
-    alpha_path: str | Path | None = None,
-    progress: Callable[[int, int | None], None] | None = None,
-    max_frames: int | None = None,
-    stop: threading.Event | None = None,
-) -> ConvertReport:
-    """Matte a video or image file, every frame, into ``output_path``.
-
-    The input is a video (.mp4, .avi, ...) or an image; the output a video file (.mp4 mp4v,
-    .avi MJPG), an image file (for an image input) or a folder (RGBA PNG sequence).
-    ``content`` is "composite" (the settings' background), "alpha" (the matte) or "rgba"
-    (transparent PNG). ``alpha_path`` also writes the matte. ``progress(done, total)`` is called
-    after each frame (``total`` None when unknown). ``max_frames`` (1 or more) stops early.
-
-    Files are written as ``NAME.partial.SUFFIX`` (:func:`partial_path`) and renamed to their
-    names when every frame is in, so an existing file is only replaced by a complete one.
-    When ``stop`` is set the run ends after the current frame and the partial files are kept
-    (``report.interrupted``; none when no frame was written); on an error they are removed.
-    A folder of PNGs is written in place."""
-    settings = settings or Settings()
-    if content not in ("composite", "alpha", "rgba"):
-        raise SettingsError(f"content: {content!r} is not one of composite, alpha, rgba")
-    if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
-        raise SettingsError(f"frames: {max_frames!r} is not a frame count: give 1 or more")
-    input_path, output_path = Path(input_path), Path(output_path)
-    single = media.is_image(input_path)
-    if output_path.resolve() == input_path.resolve():
-        raise OutputError(f"output {output_path} would overwrite the input")
-    wanted = [(output_path, content)]
-    if alpha_path is not None:
-        wanted.append((Path(alpha_path), "alpha"))
-    sinks, writing = [], []
-    for path, what in wanted:
-        _output_sink(path, what, single)  # checks the kind, naming the user's own path
-        target = partial_path(path) if path.suffix else path  # a folder is written in place
-        sinks.append(_output_sink(target, what, single))
-        writing.append(target)
-    if single:
-        source: FrameSource = ImageSource(input_path, live=False)
-    elif input_path.exists():
-        source = VideoSource(input_path, loop=False, live=False)
-    else:
-        raise InputError(f"input {input_path} not found")
-    total = getattr(source, "frame_count", None) or (1 if single else None)
-    if max_frames is not None:
-        total = min(total, max_frames) if total else max_frames
-    started = time.perf_counter()
-    temporary = [t for t, (path, _) in zip(writing, wanted, strict=True) if t != path]
-    try:
-        frames = process(
-            source, sinks, settings, progress=progress, max_frames=max_frames, stop=stop
-        )
-    except BaseException:  # an error or a second Ctrl-C: no half-written file is left
-        for path in temporary:
-            path.unlink(missing_ok=True)
-        raise
-    seconds = time.perf_counter() - started
-    interrupted = stop is not None and stop.is_set() and frames != total
-    if not interrupted:
-        for target, (path, _) in zip(writing, wanted, strict=True):
-            if target != path:
-                os.replace(target, path)
-        outputs = tuple(path for path, _ in wanted)
-    elif frames == 0:  # nothing worth keeping
-        for path in temporary:
-            path.unlink(missing_ok=True)
-        outputs = ()
-    else:
-        outputs = tuple(writing)
-    return ConvertReport(frames, seconds, outputs, total, interrupted)
