@@ -134,7 +134,7 @@ def test_onnx_predictor_bad_models(tmp_path):
         OnnxMatting(tmp_path / "missing.onnx")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not onnx")
-    with pytest.raises(ModelError, match="cannot load model"):
+    with pytest.raises(ModelError, match="cannot be loaded"):
         OnnxMatting(junk)
     dynamic = make_onnx(tmp_path / "dynamic.onnx", dynamic=True)
     with pytest.raises(ModelError, match="dynamic input size"):

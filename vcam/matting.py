@@ -15,6 +15,7 @@ import mmap
 import os
 import site
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +135,53 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     return options
 
 
+def load_session(
+    path: Path,
+    threads: int = 0,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+    hint: str = "check the path",
+) -> ort.InferenceSession:
+    """The onnxruntime session of the model file ``path`` (:func:`session_options`,
+    ``providers`` by onnxruntime's names). A missing file (``hint`` says what to do) or one
+    that cannot be loaded is a ModelError naming it, on one line."""
+    if not path.is_file():
+        raise ModelError(f"model file {path} not found: {hint}")
+    try:
+        return ort.InferenceSession(str(path), session_options(threads), providers=list(providers))
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises many private types
+        raise ModelError(
+            f"model {path} cannot be loaded ({_short(error)}): it is not a valid ONNX "
+            "file, or is truncated; export it again"
+        ) from None
+
+
+def image_input(session: ort.InferenceSession, path: Path) -> tuple[str, tuple[int, int]]:
+    """The name and fixed (height, width) of the session's one image input, float32
+    [N,3,H,W] as the model contract says; a dynamic size is read from the file's
+    ``vcam.input_height``/``vcam.input_width`` metadata. ModelError otherwise."""
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ModelError(f"model {path}: expected one image input, found {len(inputs)} inputs")
+    image = inputs[0]
+    if image.type != "tensor(float)" or len(image.shape) != 4 or image.shape[1] != 3:
+        raise ModelError(
+            f"model {path}: input {image.name} is {image.type} {image.shape}, "
+            "expected float32 [N,3,H,W]"
+        )
+    height, width = image.shape[2], image.shape[3]
+    if not (isinstance(height, int) and isinstance(width, int)):
+        metadata = session.get_modelmeta().custom_metadata_map
+        try:
+            height = int(metadata["vcam.input_height"])
+            width = int(metadata["vcam.input_width"])
+        except (KeyError, ValueError):
+            raise ModelError(
+                f"model {path} has a dynamic input size and no vcam.input_height/"
+                "vcam.input_width metadata: export it with vcam.training.export"
+            ) from None
+    return image.name, (height, width)
+
+
 def _short(error: Exception) -> str:
     """The first line of an onnxruntime error, without its bracketed prefix."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -193,16 +241,7 @@ class Matter:
     def __init__(self, model: str | Path = "fast", threads: int = 0, provider: str = "cpu"):
         self.path = resolve_model(model)
         self.providers_requested = choose_providers(provider)
-        options = session_options(threads)
-        try:
-            self._session = ort.InferenceSession(
-                str(self.path), options, providers=self.providers_requested
-            )
-        except Exception as error:  # noqa: BLE001 - onnxruntime raises many private types
-            raise ModelError(
-                f"model {self.path} cannot be loaded ({_short(error)}): it is not a valid ONNX "
-                "file, or is truncated; export it again"
-            ) from None
+        self._session = load_session(self.path, threads, self.providers_requested)
         self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         self.providers: list[str] = self._session.get_providers()
         self.input_name, self.output_name, self.input_size = self._check_contract()
@@ -212,33 +251,16 @@ class Matter:
         log.info("model %s (%s)", self.path, self.info.line())
 
     def _check_contract(self) -> tuple[str, str, tuple[int, int]]:
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) < 1:
-            raise ModelError(
-                f"model {self.path}: expected one image input and an alpha output, found "
-                f"{len(inputs)} inputs and {len(outputs)} outputs"
-            )
-        image, alpha = inputs[0], outputs[0]
-        if image.type != "tensor(float)" or len(image.shape) != 4 or image.shape[1] != 3:
-            raise ModelError(
-                f"model {self.path}: input {image.name} is {image.type} {image.shape}, "
-                "expected float32 [N,3,H,W]"
-            )
+        outputs = self._session.get_outputs()
+        if len(outputs) < 1:
+            raise ModelError(f"model {self.path}: expected an alpha output, found none")
+        input_name, (height, width) = image_input(self._session, self.path)
+        alpha = outputs[0]
         if len(alpha.shape) != 4 or alpha.shape[1] != 1:
             raise ModelError(
                 f"model {self.path}: output {alpha.name} has shape {alpha.shape}, "
                 "expected [N,1,H,W]"
             )
-        height, width = image.shape[2], image.shape[3]
-        if not (isinstance(height, int) and isinstance(width, int)):
-            try:
-                height = int(self.metadata["vcam.input_height"])
-                width = int(self.metadata["vcam.input_width"])
-            except (KeyError, ValueError):
-                raise ModelError(
-                    f"model {self.path}: the input size is not fixed and the file has no "
-                    "vcam.input_height/vcam.input_width metadata"
-                ) from None
         if not (16 <= height <= 4096 and 16 <= width <= 4096):
             raise ModelError(f"model {self.path}: input size {height}x{width} is not usable")
         if height % INPUT_MULTIPLE or width % INPUT_MULTIPLE:
@@ -247,7 +269,7 @@ class Matter:
                 f"multiple of {INPUT_MULTIPLE}, as the model contract requires; export it "
                 "again at a size like 144x256"
             )
-        return image.name, alpha.name, (height, width)
+        return input_name, alpha.name, (height, width)
 
     def _check_output(self) -> None:
         """Run once on a grey picture: the alpha must be [1,1,H,W] and finite."""

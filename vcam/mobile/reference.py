@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from vcam.errors import ModelError
 from vcam.fitting import fit, unfit
+from vcam.matting import image_input, load_session
 
 OUTPUT_NAME = "alpha"
 
@@ -24,43 +24,15 @@ class OnnxReference:
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: ONNX model not found (pass the shipped .onnx file)")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises private error types
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise ModelError(f"{self.path}: not a loadable ONNX model ({first})") from None
+        self._session = load_session(self.path, threads, hint="pass the shipped .onnx file")
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3:
-            raise ModelError(f"{self.path}: expected one [N,3,H,W] image input")
-        names = [o.name for o in outputs]
+        self.input_name, self.input_size = image_input(self._session, self.path)
+        names = [o.name for o in self._session.get_outputs()]
         if OUTPUT_NAME not in names:
             raise ModelError(
                 f"{self.path}: no '{OUTPUT_NAME}' output (has {names}): "
                 "export it with scripts/export_onnx.py"
             )
-        self.input_name = inputs[0].name
-        self.input_size = self._input_size(inputs[0].shape)
-
-    def _input_size(self, shape: list) -> tuple[int, int]:
-        h, w = shape[2], shape[3]
-        if not (isinstance(h, int) and isinstance(w, int)):
-            try:
-                h = int(self.metadata["vcam.input_height"])
-                w = int(self.metadata["vcam.input_width"])
-            except (KeyError, ValueError):
-                raise ModelError(
-                    f"{self.path}: dynamic input size and no vcam.input_height/width metadata"
-                ) from None
-        return h, w
 
     def run_nchw(self, tensor: np.ndarray) -> np.ndarray:
         """The raw ``alpha`` output for an NCHW float32 batch."""
