@@ -7,45 +7,18 @@ get a card once a second; when the hold ends the source opens again and live fra
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
 from conftest import FAKE_BACKEND, write_video
+from helpers import TimedRecorder
 
 from vcam.cards import message_card
 from vcam.errors import InputError
 from vcam.pipeline import HOLD_CARD_PERIOD, HOLD_LINES, Pipeline
 from vcam.settings import Settings
 from vcam.sinks import PreviewSink
-
-
-class Recorder:
-    """A preview callback that keeps (time, frame) of everything sent."""
-
-    def __init__(self) -> None:
-        self.frames = []
-        self.lock = threading.Lock()
-
-    def __call__(self, frame) -> None:
-        with self.lock:
-            self.frames.append((time.monotonic(), frame))
-
-    def since(self, start: float) -> list:
-        with self.lock:
-            return [frame for when, frame in self.frames if when >= start]
-
-    def wait(self, test, timeout: float = 15.0) -> list:
-        """Wait until ``test(frames)`` holds for the frames recorded so far."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                frames = [frame for _, frame in self.frames]
-            if test(frames):
-                return frames
-            time.sleep(0.02)
-        raise AssertionError(f"not reached in {timeout} s; {len(frames)} frames")
 
 
 def live_settings(red_model, clip, **changes) -> Settings:
@@ -76,7 +49,7 @@ def card_of(reason: str, size: tuple[int, int]) -> np.ndarray:
 def test_pause_releases_the_camera_stops_the_model_and_sends_the_paused_card(
     red_model, clip, fake_vcam
 ):
-    recorder = Recorder()
+    recorder = TimedRecorder()
     states = []
     pipeline = Pipeline(
         live_settings(red_model, clip),
@@ -115,7 +88,7 @@ def test_pause_releases_the_camera_stops_the_model_and_sends_the_paused_card(
 
 
 def test_idle_and_pause_stack_and_the_pause_is_shown_first(red_model, clip, fake_vcam):
-    recorder = Recorder()
+    recorder = TimedRecorder()
     with Pipeline(live_settings(red_model, clip), sinks=[PreviewSink(recorder)]) as pipeline:
         recorder.wait(lambda frames: len(frames) >= 3)
         pipeline.set_idle(True)
@@ -134,7 +107,7 @@ def test_idle_and_pause_stack_and_the_pause_is_shown_first(red_model, clip, fake
 
 
 def test_a_pipeline_started_idle_never_opens_the_camera_until_it_wakes(red_model, clip, fake_vcam):
-    recorder = Recorder()
+    recorder = TimedRecorder()
     pipeline = Pipeline(live_settings(red_model, clip), sinks=[PreviewSink(recorder)])
     pipeline.set_idle(True)  # before start: start() begins idle
     with pipeline:
@@ -152,7 +125,7 @@ def test_a_pipeline_started_idle_never_opens_the_camera_until_it_wakes(red_model
 
 def test_a_source_changed_while_held_opens_when_the_hold_ends(red_model, clip, tmp_path, fake_vcam):
     other = write_video(tmp_path / "other.avi", frames=10, size=(160, 120), fps=30.0)
-    recorder = Recorder()
+    recorder = TimedRecorder()
     with Pipeline(live_settings(red_model, clip), sinks=[PreviewSink(recorder)]) as pipeline:
         recorder.wait(lambda frames: len(frames) >= 2)
         pipeline.pause_camera()
@@ -167,7 +140,7 @@ def test_a_source_changed_while_held_opens_when_the_hold_ends(red_model, clip, t
 
 def test_a_file_gone_while_held_ends_the_run_with_its_error(red_model, tmp_path, fake_vcam):
     clip = write_video(tmp_path / "gone.avi", frames=10, fps=30.0)
-    pipeline = Pipeline(live_settings(red_model, clip), sinks=[PreviewSink(Recorder())])
+    pipeline = Pipeline(live_settings(red_model, clip), sinks=[PreviewSink(TimedRecorder())])
     with pipeline:
         pipeline.pause_camera()
         clip.unlink()
@@ -179,7 +152,7 @@ def test_a_file_gone_while_held_ends_the_run_with_its_error(red_model, tmp_path,
 
 
 def test_a_camera_missing_when_the_hold_ends_is_waited_for(red_model, clip, fake_vcam):
-    recorder = Recorder()
+    recorder = TimedRecorder()
     settings = live_settings(red_model, clip, source="camera", camera="/dev/vcam-test-missing")
     pipeline = Pipeline(settings, sinks=[PreviewSink(recorder)])
     pipeline.set_idle(True)
@@ -195,7 +168,7 @@ def test_a_given_source_is_kept_open_while_held(red_model, clip, fake_vcam):
     from vcam.sources import VideoSource
 
     source = VideoSource(clip, loop=True, live=True)
-    recorder = Recorder()
+    recorder = TimedRecorder()
     with Pipeline(
         live_settings(red_model, clip), sinks=[PreviewSink(recorder)], source=source
     ) as pipeline:
@@ -210,7 +183,7 @@ def test_a_given_source_is_kept_open_while_held(red_model, clip, fake_vcam):
 
 
 def test_holds_before_start_and_after_stop_are_only_recorded(red_model, clip, fake_vcam):
-    pipeline = Pipeline(live_settings(red_model, clip), sinks=[PreviewSink(Recorder())])
+    pipeline = Pipeline(live_settings(red_model, clip), sinks=[PreviewSink(TimedRecorder())])
     pipeline.pause_camera()
     assert pipeline.camera_paused and pipeline.status.state == "stopped"
     pipeline.resume_camera()

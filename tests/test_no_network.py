@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import pytest
 from conftest import FAKE_BACKEND, REPO, write_video
-from test_pipeline import Recorder, base_settings, check_person_kept_background_replaced
+from helpers import Recorder, base_settings, check_person_kept_background_replaced
 
 from vcam import cli
 from vcam.convert import convert_video

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from conftest import FAKE_BACKEND, write_video
-from test_hold import Recorder
+from helpers import TimedRecorder, wait_until
 
 from vcam.ondemand import UNSUPPORTED, OnDemand
 from vcam.pipeline import Pipeline
@@ -20,13 +20,6 @@ from vcam.settings import Settings
 from vcam.sinks import PreviewSink
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc (Linux)")
-
-
-def wait_until(test, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not test():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -50,7 +43,7 @@ def pipeline(red_model, tmp_path, device, fake_vcam):
         virtual_backend=FAKE_BACKEND,
         virtual_device=str(device),
     )
-    recorder = Recorder()
+    recorder = TimedRecorder()
     made = Pipeline(settings, sinks=[PreviewSink(recorder)])
     made.recorder = recorder
     yield made

@@ -13,6 +13,13 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FAKE_BACKEND, make_onnx, synthetic_frame, write_video
+from helpers import (
+    Recorder,
+    base_settings,
+    check_person_kept_background_replaced,
+    expected_blend,
+    vcam_threads,
+)
 from scenes import person_scene
 
 from vcam.convert import convert_video
@@ -29,66 +36,6 @@ from vcam.pipeline import Pipeline, Status, _thumbnail, changed_tiles
 from vcam.settings import Settings
 from vcam.sinks import PreviewSink, VideoFileSink
 from vcam.sources import CameraSource, ImageSource, VideoSource
-
-GREEN = (0, 255, 0)
-
-
-def base_settings(model, **changes) -> Settings:
-    plain = {
-        "model": str(model),
-        "background": "colour",
-        "colour": "#00ff00",
-        "threshold": 0.5,
-        "feather": 0.0,
-        "smoothing": "off",
-        "skip_static": False,
-        "output": "none",
-    }
-    plain.update(changes)
-    return Settings(**plain)
-
-
-def expected_blend(original: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
-    a = alpha.astype(np.float64)[..., None] / 255.0
-    return a * original.astype(np.float64) + (1.0 - a) * np.asarray(background, np.float64)
-
-
-class Recorder:
-    """A preview callback that keeps every frame."""
-
-    def __init__(self) -> None:
-        self.frames = []
-        self.lock = threading.Lock()
-
-    def __call__(self, frame) -> None:
-        with self.lock:
-            self.frames.append(frame)
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.frames) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(self.frames) >= count, f"only {len(self.frames)} frames"
-
-
-def vcam_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("vcam-") and t.is_alive()]
-
-
-def check_person_kept_background_replaced(frame, background=GREEN) -> None:
-    """The red box (alpha from the model) is kept, the blue surroundings become ``background``,
-    and the composite equals the blend of the alpha the pipeline used."""
-    assert frame.alpha.dtype == np.uint8 and frame.alpha.shape == frame.original.shape[:2]
-    height, width = frame.alpha.shape
-    person = (slice(height // 4 + 6, height - 2), slice(width // 3 + 12, 2 * width // 3 - 4))
-    scenery = (slice(20, height), slice(0, width // 3 - 12))
-    assert frame.alpha[person].min() > 200, "the red box must be person"
-    assert frame.alpha[scenery].max() < 50, "the blue surroundings must be background"
-    np.testing.assert_allclose(
-        frame.image, expected_blend(frame.original, frame.alpha, background), atol=1.01
-    )
-    assert np.abs(frame.image[person].astype(int) - frame.original[person]).max() <= 3
-    assert np.abs(frame.image[scenery].astype(int) - GREEN).max() <= 3
 
 
 def test_video_runs_through_to_a_file_and_the_virtual_camera(red_model, tmp_path, fake_vcam):
@@ -123,7 +70,7 @@ def test_video_runs_through_to_a_file_and_the_virtual_camera(red_model, tmp_path
     snap = pipeline.snapshot()
     assert snap.frames == 12 and snap.inferences == 12
     assert {"preprocess", "inference", "refine", "composite", "send"} <= set(snap.stage_ms)
-    assert not source._capture.isOpened()
+    assert not source.is_open
     assert not vcam_threads()
 
 
@@ -174,7 +121,7 @@ def test_threads_stop_and_the_camera_is_released(red_model, sample_video):
     assert time.monotonic() - started < 2.5
     pipeline.stop()  # idempotent
     assert not pipeline.running and pipeline.status.state in ("stopped", "error")
-    assert not camera._capture.isOpened()
+    assert not camera.is_open
     assert not vcam_threads()
     assert set(threading.enumerate()) <= before
 
@@ -193,7 +140,7 @@ def test_a_lost_camera_is_reported_and_everything_is_released(red_model, sample_
     assert isinstance(pipeline.error, CameraError)
     assert "stopped delivering frames" in pipeline.status.message
     assert statuses[-1].state == "error"
-    assert not camera._capture.isOpened()
+    assert not camera.is_open
     pipeline.stop()
     assert not vcam_threads()
 
@@ -224,7 +171,7 @@ def test_no_virtual_camera_device_is_a_one_line_error(red_model, sample_video):
     source = VideoSource(sample_video, live=False)
     with pytest.raises(VirtualCameraError, match="sudo modprobe v4l2loopback"):
         Pipeline(settings, source=source).start()
-    assert not source._capture.isOpened() and not vcam_threads()
+    assert not source.is_open and not vcam_threads()
 
 
 def test_live_settings_changes_apply_between_frames(red_model, tmp_path):

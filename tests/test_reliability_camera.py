@@ -15,7 +15,13 @@ import cv2
 import numpy as np
 import pytest
 from conftest import synthetic_frame, write_video
-from test_pipeline import Recorder, base_settings, check_person_kept_background_replaced
+from helpers import (
+    Recorder,
+    base_settings,
+    check_person_kept_background_replaced,
+    vcam_threads,
+    wait_until,
+)
 
 from vcam.cards import message_card
 from vcam.errors import CameraError
@@ -30,17 +36,6 @@ def quick_reconnect(monkeypatch):
     monkeypatch.setattr("vcam.sources.CAMERA_FAILURE_SECONDS", 0.2)
     monkeypatch.setattr("vcam.pipeline.RECONNECT_FIRST_DELAY", 0.2)
     monkeypatch.setattr("vcam.pipeline.RECONNECT_MAX_DELAY", 0.8)
-
-
-def vcam_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("vcam-") and t.is_alive()]
-
-
-def wait_until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def real_frames(recorder: Recorder) -> list:
@@ -94,7 +89,7 @@ def test_lost_camera_gets_a_card_retries_with_back_off_and_resumes(
         assert isinstance(pipeline.status.error, CameraError)
         assert "stopped delivering frames" in pipeline.status.message
         assert pipeline.error is None and pipeline.running  # not an error: it goes on
-        assert not camera._capture.isOpened()  # the lost camera is released at once
+        assert not camera.is_open  # the lost camera is released at once
         wait_until(lambda: sum("still missing" in s.message for s in statuses) >= 3, what="tries")
         wait_until(lambda: len(cards(recorder)) >= 5, what="cards")
         assert_is_a_card(cards(recorder)[-1])
@@ -116,7 +111,7 @@ def test_lost_camera_gets_a_card_retries_with_back_off_and_resumes(
         assert pipeline.snapshot().placeholders >= 5
     assert pipeline.status.state == "stopped" and pipeline.error is None
     assert not vcam_threads()
-    assert not pipeline.source._capture.isOpened()
+    assert not pipeline.source.is_open
     # The file holds frames, then cards, then frames again, all at the camera's size.
     capture = cv2.VideoCapture(str(out))
     kinds = []
@@ -177,6 +172,7 @@ class FlakyCamera(FrameSource):
         self.hang = hang
         self.next_size = next_size or size
         self.reopened: list[FlakyCamera] = []
+        self.reopening = threading.Event()  # set when reopen() is called
         self.closed = False
         self._count = 0
         super().__init__(size[0], size[1], 30.0, live=True, paced=True)
@@ -191,6 +187,7 @@ class FlakyCamera(FrameSource):
         self.closed = True
 
     def reopen(self) -> FlakyCamera:
+        self.reopening.set()
         if self.hang:
             time.sleep(self.hang)
         if not self.plugged.is_set():
@@ -237,7 +234,7 @@ def test_stop_while_a_reopen_hangs_is_quick_and_leaks_nothing(red_model, quick_r
     pipeline = Pipeline(base_settings(red_model), source=camera)
     pipeline.start()
     wait_until(lambda: pipeline.status.state == "reconnecting", what="reconnecting")
-    time.sleep(0.4)  # the reopen has begun and hangs
+    assert camera.reopening.wait(5.0), "the reopen never began"  # and hangs for 1.5 s
     started = time.monotonic()
     pipeline.stop()
     assert time.monotonic() - started < 1.2

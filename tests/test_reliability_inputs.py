@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,17 +17,13 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FAKE_BACKEND, REPO, make_onnx, synthetic_frame, write_video
-from test_pipeline import Recorder, base_settings, check_person_kept_background_replaced
+from helpers import Recorder, base_settings, check_person_kept_background_replaced, vcam_threads
 
 from vcam.convert import process
 from vcam.errors import BackgroundError, ModelError
 from vcam.pipeline import Pipeline
 from vcam.sinks import PreviewSink, VideoFileSink
 from vcam.sources import Frame, FrameSource, VideoSource
-
-
-def vcam_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("vcam-") and t.is_alive()]
 
 
 def graph_model(path: Path, nodes, out_shape, extra_inits=()) -> Path:

@@ -9,14 +9,13 @@ refuse to open ("busy") or stop accepting frames after a few.
 from __future__ import annotations
 
 import sys
-import threading
 
 import cv2
 import numpy as np
 import pytest
 import pyvirtualcam
 from conftest import FAKE_BACKEND, FakeVirtualCamera, write_video
-from test_pipeline import Recorder, base_settings, check_person_kept_background_replaced
+from helpers import Recorder, base_settings, check_person_kept_background_replaced, vcam_threads
 
 from vcam.errors import OutputError, VirtualCameraError
 from vcam.pipeline import Pipeline
@@ -41,10 +40,6 @@ def failing_vcam(fake_vcam):
     pyvirtualcam.register_backend(FAILING_BACKEND, FailingVirtualCamera)
     yield FailingVirtualCamera
     pyvirtualcam.camera.BACKENDS.pop(FAILING_BACKEND, None)
-
-
-def vcam_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("vcam-") and t.is_alive()]
 
 
 def live_clip(tmp_path):
@@ -159,7 +154,7 @@ def test_the_only_sink_failing_mid_stream_is_an_error(red_model, tmp_path, faili
     assert isinstance(pipeline.error, VirtualCameraError)
     assert str(pipeline.error) == "virtual camera stopped accepting frames: device removed"
     assert failing_vcam.instances[0].closed
-    assert not source._capture.isOpened() and not vcam_threads()
+    assert not source.is_open and not vcam_threads()
 
 
 def test_a_png_folder_that_disappears_does_not_stop_the_preview(red_model, tmp_path):
@@ -191,7 +186,7 @@ def test_output_errors_at_start_stay_errors(red_model, tmp_path):
     source = VideoSource(live_clip(tmp_path))
     with pytest.raises(OutputError, match="does not exist"):
         Pipeline(settings, sinks=[PreviewSink(recorder)], source=source).start()
-    assert not source._capture.isOpened() and not vcam_threads()
+    assert not source.is_open and not vcam_threads()
 
 
 def test_fit_to_keeps_the_shape_with_bars():

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FAKE_BACKEND, REPO
-from test_pipeline import base_settings
+from helpers import base_settings, vcam_threads
 
 from vcam.errors import VcamError
 from vcam.pipeline import Pipeline
@@ -30,10 +30,6 @@ SIGNALS = [("SIGINT", 130), ("SIGTERM", 0), ("SIGHUP", 0)]
 # A stop takes well under a second on a quiet machine; the bound is looser so that a loaded
 # shared machine (2 cores, other work) cannot fail it, while a hang still does.
 STOP_BOUND = 4.0
-
-
-def vcam_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("vcam-") and t.is_alive()]
 
 
 def textured_clip(path, frames: int = 20, size=(640, 360), fps: float = 30.0):
@@ -177,7 +173,7 @@ def test_stop_from_inside_a_preview_callback(red_model, tmp_path):
         time.sleep(0.01)
     assert not vcam_threads() and not pipeline.running
     assert pipeline.status.state == "stopped"
-    assert not source._capture.isOpened()
+    assert not source.is_open
 
 
 def test_stop_while_the_model_is_slow_and_an_update_waits(red_model, tmp_path, monkeypatch):
@@ -186,8 +182,10 @@ def test_stop_while_the_model_is_slow_and_an_update_waits(red_model, tmp_path, m
     from vcam.matting import Matter
 
     real_infer = Matter.infer
+    inferring = threading.Event()
 
     def slow_infer(self, blob, where):
+        inferring.set()
         time.sleep(2.0)
         return real_infer(self, blob, where)
 
@@ -196,7 +194,7 @@ def test_stop_while_the_model_is_slow_and_an_update_waits(red_model, tmp_path, m
     source = VideoSource(clip, loop=True, live=True)
     pipeline = Pipeline(base_settings(red_model), source=source)
     pipeline.start()
-    time.sleep(0.3)  # the first inference has begun
+    assert inferring.wait(10.0), "the first inference never began"
     outcome = []
 
     def change() -> None:
@@ -214,7 +212,7 @@ def test_stop_while_the_model_is_slow_and_an_update_waits(red_model, tmp_path, m
     assert time.monotonic() - started < 1.5
     updater.join(2.0)
     assert not updater.is_alive() and outcome
-    assert pipeline.status.state == "stopped" and not source._capture.isOpened()
+    assert pipeline.status.state == "stopped" and not source.is_open
     deadline = time.monotonic() + 5.0
     while vcam_threads() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -244,6 +242,6 @@ def test_closing_the_panel_releases_everything_within_a_second(
     assert time.monotonic() - started < 1.0
     assert not pipeline.running and pipeline.status.state == "stopped"
     assert not vcam_threads()
-    assert not source._capture.isOpened()
+    assert not source.is_open
     (camera,) = fake_vcam.instances
     assert camera.closed and len(camera.frames) >= 5

@@ -101,17 +101,17 @@ def test_live_video_drops_stale_frames_for_a_slow_reader(tmp_path):
         assert source.frames_dropped + 2 + len(rest) == source.frames_captured == 40
         thread = source._thread
     assert not thread.is_alive()
-    assert not source._capture.isOpened()
+    assert not source.is_open
 
 
 def test_live_source_close_stops_the_thread_quickly(sample_video):
     source = VideoSource(sample_video, loop=True, live=True)
-    assert source.read(timeout=2.0) is not None
+    assert source.read(timeout=2.0) is not None and source.is_open
     started = time.monotonic()
     source.close()
     assert time.monotonic() - started < 1.0
     assert not source._thread.is_alive()
-    assert not source._capture.isOpened()
+    assert not source.is_open
     assert source.read(timeout=0.05) is None and source.ended
     source.close()  # idempotent
 
@@ -132,7 +132,7 @@ def test_camera_source_captures_in_its_own_thread_and_releases(sample_video):
     assert frame.image.shape == (108, 192, 3)
     assert frame_marker(frame.image) == frame.index
     source.close()
-    assert not source._thread.is_alive() and not source._capture.isOpened()
+    assert not source._thread.is_alive() and not source.is_open
 
 
 def test_a_camera_that_stops_delivering_reports_it(sample_video, monkeypatch):
@@ -197,3 +197,12 @@ def test_sample_source_moves_the_bundled_portrait():
     assert frames[0].image.std() > 20  # a real picture, not a flat fill
     tall = SampleSource(180, 320, frames=1, live=False).read()
     assert tall.image.shape == (320, 180, 3)
+
+
+def test_every_source_says_whether_it_is_open(tmp_path):
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    for source in (ImageSource(image, live=False), SampleSource(64, 36, 10.0, live=False)):
+        assert source.is_open
+        source.close()
+        assert not source.is_open

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FAKE_BACKEND, frame_marker, write_video
+from helpers import vcam_threads
 
 pytest.importorskip("PyQt6.QtWidgets")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -103,10 +104,6 @@ def choose(combo, data: object) -> None:
     assert index >= 0, f"{data!r} not offered"
     combo.setCurrentIndex(index)
     combo.activated.emit(index)
-
-
-def vcam_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("vcam-") and t.is_alive()]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -146,6 +146,12 @@ class FrameSource:
         return self._error
 
     @property
+    def is_open(self) -> bool:
+        """True until the device or file is released (by ``close()``, or when a live stream
+        ends)."""
+        return not self._released
+
+    @property
     def frames_dropped(self) -> int:
         """Frames replaced in the box before anyone read them."""
         return self._box.dropped
@@ -375,6 +381,10 @@ class CameraSource(FrameSource):
             self._stop.wait(0.02)
         return None
 
+    @property
+    def is_open(self) -> bool:
+        return self._capture.isOpened()
+
     def _release(self) -> None:
         self._capture.release()
 
@@ -419,6 +429,10 @@ class VideoSource(FrameSource):
             self._capture = cv2.VideoCapture(str(self.path))
             ok, image = self._capture.read()
         return image if ok else None
+
+    @property
+    def is_open(self) -> bool:
+        return self._capture.isOpened()
 
     def _release(self) -> None:
         self._capture.release()
