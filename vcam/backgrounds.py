@@ -52,7 +52,14 @@ PRESETS_DIR = Path(__file__).resolve().parent / "assets" / "backgrounds"
 
 @runtime_checkable
 class Background(Protocol):
-    """What the pipeline needs from a backdrop."""
+    """What the pipeline needs from a backdrop (the contract for a new one).
+
+    ``kind`` is the settings' name for it ("blur", "image", ...). ``composite`` runs on the
+    pipeline's frame thread once per frame, so it must be quick; it must not modify
+    ``frame`` or ``alpha``, and returns a new BGR uint8 array of the frame's shape (written
+    into ``out`` when given). A backdrop of its own size (a picture, a video) is fitted to
+    whatever frame size it is given, which may change between calls. ``close`` frees files
+    and may be called more than once."""
 
     kind: str
 

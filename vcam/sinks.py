@@ -75,7 +75,21 @@ def fit_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class Sink:
-    """Base of all sinks: ``open``, ``send``, ``close``; a context manager."""
+    """Base of all sinks: ``open``, ``send``, ``close``; a context manager.
+
+    The contract for a new sink (subclass and implement the three hooks):
+
+    - ``_open(width, height, fps)``: acquire the device or file for frames of that size;
+      raise a VcamError (``OutputError``, ``VirtualCameraError``) with a one-line message
+      when it cannot. Called once, by ``open`` or by the first ``send``.
+    - ``_send(frame)``: deliver one :class:`OutputFrame`, quickly: it runs on the pipeline's
+      frame thread, once per frame. Use ``self._fitted(image)`` so a frame of another size
+      (a camera switch) keeps the size opened with. Must not modify the frame's arrays. A
+      failure raises a VcamError: the pipeline then drops this sink (or stops, when it is
+      the only one).
+    - ``_close()``: finish the file or free the device; called once, only after ``_open``.
+
+    ``name`` names the sink in messages."""
 
     name = "sink"
 

@@ -102,7 +102,22 @@ class LatestFrameBox:
 
 class FrameSource:
     """Base of all sources. Use ``start()``, then ``read()`` until it returns None with
-    ``ended`` set, then ``close()`` (or use it as a context manager)."""
+    ``ended`` set, then ``close()`` (or use it as a context manager).
+
+    The contract for a new source (subclass, then implement two hooks):
+
+    - ``__init__``: open the device or file and raise a VcamError (``CameraError``,
+      ``InputError``) with a one-line message when it cannot; then call
+      ``super().__init__(width, height, fps, live, paced)`` with the frames' size and rate.
+      ``live``: a capture thread keeps only the newest frame (frames may be dropped);
+      offline, ``read()`` returns every frame in order. ``paced``: the thread waits
+      1/``fps`` between frames (for a file or a drawn sample; a camera paces itself).
+    - ``_grab()``: the next picture (BGR, or grey/BGRA which is converted), or None at the
+      end; raise a VcamError when the device fails. Live, it runs on the capture thread.
+    - ``_release()``: free the device or file; called once.
+
+    A source that can come back after failing sets ``reconnectable`` and implements
+    ``reopen()``; ``name`` names it in messages."""
 
     name = "source"
     # A source that can be opened again after it failed (a camera unplugged and plugged back):
