@@ -18,12 +18,12 @@ from vcam.backgrounds import (
     ImageBackground,
     VideoBackground,
     fit_image,
-    image_size,
     load_image,
     make_background,
     presets,
 )
 from vcam.errors import BackgroundError
+from vcam.images import image_size
 
 H, W = 360, 640
 

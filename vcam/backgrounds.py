@@ -6,8 +6,8 @@ Every kind has one method, ``composite(frame, alpha, out=None)``, that puts the 
 checks everything and loads the file before it returns, so a runtime that swaps backgrounds
 keeps the old one when the new one raises :class:`~vcam.errors.BackgroundError`.
 
-Images: PNG, JPEG, BMP, WebP, TIFF... as OpenCV reads them. Grey, 16-bit and float images are
-converted to 8-bit BGR; an alpha channel is flattened onto black. Images larger than
+Images are read by :func:`vcam.images.read_image` (PNG, JPEG, BMP, WebP, TIFF...; grey,
+16-bit, float and transparent pictures made BGR uint8 by one rule). Images larger than
 ``MAX_IMAGE_PIXELS`` (50 megapixels) are refused before they are decoded (their size is read
 from the file header), so a huge file cannot stall the camera; images whose longer side is
 over ``MAX_IMAGE_SIDE`` (3840) are downscaled once on load. Fitted copies are cached per
@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import logging
 import math
-import struct
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
-from vcam import compositor, media
+from vcam import compositor, images, media
 from vcam.errors import BackgroundError, SettingsError
+from vcam.images import MAX_IMAGE_PIXELS
 from vcam.settings import parse_colour
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ FITS = ("cover", "contain")
 GREEN_BGR = (0, 255, 0)
 DEFAULT_COLOUR_BGR = (64, 52, 46)  # "#2e3440", the settings' default
 DEFAULT_BLUR_STRENGTH = 25.0
-MAX_IMAGE_PIXELS = 50_000_000
 MAX_IMAGE_SIDE = 3840
 PRESETS_DIR = Path(__file__).resolve().parent / "assets" / "backgrounds"
 
@@ -182,7 +181,7 @@ class VideoBackground:
         self.path = Path(path)
         self.fit = _check_fit(fit)
         self.cache_bytes = max(0.0, float(cache_mb)) * 1e6
-        _check_file(self.path, "video")
+        images.check_file(self.path, "background video", BackgroundError)
         self._capture = _open_video(self.path)
         ok, first = self._capture.read()
         if not ok or first is None:
@@ -191,7 +190,7 @@ class VideoBackground:
                 f"background video {self.path} has no frames OpenCV can decode: "
                 "use an MP4 (mp4v/H.264) or MJPG AVI file"
             )
-        self._first = _to_bgr8(first, self.path)
+        self._first = images.to_bgr(first, f"background video {self.path}", BackgroundError)
         self._pending: np.ndarray | None = self._first
         self._size: tuple[int, int] | None = None
         self._cache: list[np.ndarray] = []
@@ -274,7 +273,11 @@ class VideoBackground:
         if self._capture is None:
             return None
         ok, frame = self._capture.read()
-        return _to_bgr8(frame, self.path) if ok and frame is not None else None
+        return (
+            images.to_bgr(frame, f"background video {self.path}", BackgroundError)
+            if ok and frame is not None
+            else None
+        )
 
     def _rewind(self) -> bool:
         """Back to the start: seek to frame 0 and skip it (it is kept decoded as the first
@@ -368,32 +371,11 @@ def resolve_path(path: str | Path) -> Path:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """A background picture as BGR uint8, checked and converted (see the module notes)."""
-    path = Path(path)
-    _check_file(path, "image")
-    size = image_size(path)
-    if size is not None:
-        _check_pixels(path, *size)
-    try:
-        data = np.fromfile(str(path), np.uint8)
-    except OSError as error:
-        raise BackgroundError(
-            f"background image {path} cannot be read ({error.strerror})"
-        ) from None
-    image = cv2.imdecode(data, _decode_flags(data, size)) if data.size else None
-    if image is None or image.size == 0:
-        raise BackgroundError(
-            f"background image {path} is not an image OpenCV can read: use a PNG or JPEG file"
-        )
-    _check_pixels(path, image.shape[1], image.shape[0])
-    image = _to_bgr8(image, path)
-    longest = max(image.shape[:2])
-    if longest > MAX_IMAGE_SIDE:
-        scale = MAX_IMAGE_SIDE / longest
-        size_wh = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-        image = cv2.resize(image, size_wh, interpolation=cv2.INTER_AREA)
-        log.info("background image %s downscaled to %dx%d", path, *size_wh)
-    return np.ascontiguousarray(image)
+    """A background picture as BGR uint8, checked and converted (see :mod:`vcam.images`):
+    at most ``MAX_IMAGE_PIXELS``, its longer side downscaled to ``MAX_IMAGE_SIDE``."""
+    return images.read_image(
+        path, "background image", BackgroundError, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
+    )
 
 
 def fit_image(image: np.ndarray, size_hw: tuple[int, int], fit: str = "cover") -> np.ndarray:
@@ -419,135 +401,8 @@ def fit_image(image: np.ndarray, size_hw: tuple[int, int], fit: str = "cover") -
     return out
 
 
-def image_size(path: str | Path) -> tuple[int, int] | None:
-    """(width, height) from a PNG, JPEG, BMP, GIF or WebP header, without decoding; None when
-    the format is not one of these or the header is unreadable."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(32)
-            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
-                return struct.unpack(">II", head[16:24])
-            if head[:2] == b"BM" and len(head) >= 26:
-                width, height = struct.unpack("<ii", head[18:26])
-                return abs(width), abs(height)
-            if head[:6] in (b"GIF87a", b"GIF89a"):
-                return struct.unpack("<HH", head[6:10])
-            if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-                return _webp_size(head)
-            if head[:2] == b"\xff\xd8":
-                return _jpeg_size(f)
-    except (OSError, struct.error):
-        return None
-    return None
-
-
-def _webp_size(head: bytes) -> tuple[int, int] | None:
-    chunk = head[12:16]
-    if chunk == b"VP8X":
-        width = 1 + int.from_bytes(head[24:27], "little")
-        height = 1 + int.from_bytes(head[27:30], "little")
-        return width, height
-    if chunk == b"VP8L":
-        bits = int.from_bytes(head[21:25], "little")
-        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
-    if chunk == b"VP8 ":
-        width, height = struct.unpack("<HH", head[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    return None
-
-
-def _jpeg_size(f) -> tuple[int, int] | None:
-    """Walk the JPEG markers to the frame header (SOFn) and read its size."""
-    f.seek(2)
-    for _ in range(1000):
-        byte = f.read(1)
-        while byte and byte != b"\xff":
-            byte = f.read(1)
-        while byte == b"\xff":
-            byte = f.read(1)
-        if not byte:
-            return None
-        marker = byte[0]
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
-            continue
-        length = struct.unpack(">H", f.read(2))[0]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">xHH", f.read(5))
-            return width, height
-        f.seek(length - 2, 1)
-    return None
-
-
-def _decode_flags(data: np.ndarray, size: tuple[int, int] | None) -> int:
-    """JPEG: colour with its EXIF orientation applied, decoded at 1/2, 1/4 or 1/8 when it is
-    that many times larger than needed (much faster). Others: as stored (16-bit, alpha)."""
-    if not (data.size > 2 and data[0] == 0xFF and data[1] == 0xD8):
-        return cv2.IMREAD_UNCHANGED
-    reduce = max(size) // MAX_IMAGE_SIDE if size else 1
-    if reduce >= 8:
-        return cv2.IMREAD_REDUCED_COLOR_8
-    if reduce >= 4:
-        return cv2.IMREAD_REDUCED_COLOR_4
-    if reduce >= 2:
-        return cv2.IMREAD_REDUCED_COLOR_2
-    return cv2.IMREAD_COLOR
-
-
-def _check_pixels(path: Path, width: int, height: int) -> None:
-    if width * height > MAX_IMAGE_PIXELS:
-        raise BackgroundError(
-            f"background image {path} is {width}x{height} ({width * height / 1e6:.0f} MP): "
-            f"use one of at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels, e.g. resized "
-            "to 3840x2160"
-        )
-
-
-def _to_bgr8(image: np.ndarray, path: Path) -> np.ndarray:
-    """Any decoded picture (grey, grey+alpha, BGR, BGRA; 8/16-bit or float) as BGR uint8."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype in (np.float32, np.float64):
-        image = np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise BackgroundError(
-            f"background {path} has {image.dtype} pixels: save it as an 8-bit PNG or JPEG"
-        )
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    channels = image.shape[2]
-    if channels == 1:
-        return cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2BGR)
-    if channels == 2:  # grey + alpha: flatten onto black
-        grey = (image[..., 0].astype(np.uint16) * image[..., 1] + 127) // 255
-        return cv2.cvtColor(grey.astype(np.uint8), cv2.COLOR_GRAY2BGR)
-    if channels == 4:  # BGRA: flatten onto black
-        alpha = image[..., 3:4].astype(np.uint16)
-        return ((image[..., :3].astype(np.uint16) * alpha + 127) // 255).astype(np.uint8)
-    if channels == 3:
-        return image
-    raise BackgroundError(
-        f"background {path} has {channels} colour channels: save it as an RGB PNG or JPEG"
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # checks
-
-
-def _check_file(path: Path, what: str) -> None:
-    if not path.exists():
-        raise BackgroundError(f"background {what} {path} does not exist: check the path")
-    if not path.is_file():
-        raise BackgroundError(f"background {what} {path} is not a file: choose a {what} file")
-    try:
-        with open(path, "rb") as f:
-            f.read(1)
-    except OSError as error:
-        raise BackgroundError(
-            f"background {what} {path} cannot be read ({error.strerror}): check its permissions"
-        ) from None
-    if path.stat().st_size == 0:
-        raise BackgroundError(f"background {what} {path} is empty: choose another file")
 
 
 def _open_video(path: Path) -> cv2.VideoCapture:

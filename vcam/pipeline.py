@@ -47,6 +47,7 @@ from vcam.backgrounds import Background, make_background
 from vcam.cards import message_card
 from vcam.effects import PersonEffects, effects_on
 from vcam.errors import CameraError, SettingsError, VcamError
+from vcam.images import to_bgr
 from vcam.matting import Matter, ModelInfo
 from vcam.refine import Refiner
 from vcam.settings import Settings
@@ -63,7 +64,6 @@ from vcam.sources import (
     ImageSource,
     SampleSource,
     VideoSource,
-    to_bgr,
 )
 from vcam.stats import RollingStats, StatsSnapshot
 

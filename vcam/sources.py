@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from vcam.errors import CameraError, InputError, VcamError
+from vcam.images import read_image, to_bgr
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +47,6 @@ class Frame:
     image: np.ndarray
     index: int
     timestamp: float
-
-
-def to_bgr(image: np.ndarray) -> np.ndarray:
-    """``image`` as a contiguous BGR uint8 array (grey, BGRA and 16-bit input are converted)."""
-    if image is None or image.size == 0:
-        shape = None if image is None else image.shape
-        raise InputError(f"empty frame {shape}: the source gave no picture")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return np.ascontiguousarray(image)
-    raise InputError(f"unsupported frame shape {image.shape}: expected grey, BGR or BGRA")
 
 
 class LatestFrameBox:
@@ -451,18 +434,6 @@ class VideoSource(FrameSource):
 
     def _release(self) -> None:
         self._capture.release()
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as BGR uint8, or InputError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input image {path} not found")
-    data = np.fromfile(str(path), dtype=np.uint8)  # also works with non-ASCII Windows paths
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise InputError(f"cannot read image {path}: not an image OpenCV can decode")
-    return to_bgr(image)
 
 
 class ImageSource(FrameSource):
