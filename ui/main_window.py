@@ -44,6 +44,7 @@ from PyQt6.QtWidgets import (
 
 from ui import icons, thumbnails
 from ui.preview import PreviewWidget
+from ui.state import PanelState, camera_key
 from ui.stats_view import StatsStrip
 from ui.style import set_level
 from ui.widgets import (
@@ -72,7 +73,6 @@ from vcam.matting import available_providers
 from vcam.ondemand import OnDemand
 from vcam.settings import (
     PROVIDERS,
-    field_names,
     load_panel_settings,
     save_panel_settings,
     settings_path,
@@ -119,12 +119,6 @@ def new_recording_path(kind: str = "file") -> Path:
     return recordings_folder() / (f"{name}.mp4" if kind == "file" else f"{name}-frames")
 
 
-def _camera_key(device: object) -> str:
-    """A camera's settings value, with /dev/videoN and N treated alike."""
-    text = str(device)
-    return text[len("/dev/video") :] if text.startswith("/dev/video") else text
-
-
 def _set_items(combo: ComboBox, items: list[tuple[str, str]], selected: str) -> None:
     """Show ``items`` (text, data) in ``combo`` and select ``selected``, silently. The list is
     only rebuilt when it changed (an open popup is left alone). Data "-" is a separator,
@@ -164,11 +158,9 @@ class MainWindow(QMainWindow):
         self.settings_file = Path(settings_file) if settings_file else settings_path()
         if settings is None:
             settings = load_panel_settings(self.settings_file)
-        self.settings = settings
-        self.output_on = False  # the user wants the virtual camera (or file) running
+        self.state = PanelState(settings)  # the decisions; this class lays out and wires
         self._output_pending = False
         self._output_error = ""
-        self._no_camera = False  # no camera found: the preview shows the sample instead
         self._cameras: list = []
         self._cameras_known = False
         self._error_until = 0.0
@@ -219,6 +211,24 @@ class MainWindow(QMainWindow):
         self._refresh_output()
         if in_tray:
             self.start_in_tray()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the user chose (``state.settings``)."""
+        return self.state.settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self.state.settings = value
+
+    @property
+    def output_on(self) -> bool:
+        """The user wants the virtual camera (or file) running (``state.output_on``)."""
+        return self.state.output_on
+
+    @output_on.setter
+    def output_on(self, value: bool) -> None:
+        self.state.output_on = value
 
     # =========================================================================================
     # Building the window
@@ -617,10 +627,7 @@ class MainWindow(QMainWindow):
             self._output_error = ""  # a new output choice: the old output's problem is moot
             self._saved_recording = None
             self._clear_message("output")
-        if "source" in changes or "camera" in changes:
-            self._no_camera = False  # the user chose a source: no more stand-in sample
-        if new != self.settings:
-            self.settings = new
+        if self.state.choose(new, list(changes)):
             self._schedule_save()
         if "on_demand" in changes and self.ondemand is not None:
             self.ondemand.set_enabled(self.settings.on_demand)
@@ -630,16 +637,8 @@ class MainWindow(QMainWindow):
         self._refresh_output()
 
     def _target(self) -> Settings:
-        """What the pipeline should run: the settings, with the output off unless started
-        and the sample in place of a camera that is not there."""
-        target = self.settings
-        output = target.output if self.output_on else "none"
-        if self.output_on and output == "none":
-            output = "virtual"
-        source = "sample" if self._sample_stands_in() else target.source
-        if output in ("file", "png"):  # always a full path: never the launch folder
-            target = target.replace(output_path=str(self._recording_path()))
-        return target.replace(output=output, source=source)
+        """What the pipeline should run (see ``PanelState.target``)."""
+        return self.state.target(self._recording_path)
 
     def _recording_path(self) -> Path:
         """The file (or PNG folder) the recording goes to: the one chosen, else a dated one in
@@ -657,11 +656,6 @@ class MainWindow(QMainWindow):
             path = Path(text).expanduser()
             text = str(path if path.is_absolute() else recordings_folder() / path)
         self._change(output_path=text)
-
-    def _sample_stands_in(self) -> bool:
-        """No camera, and the user does not want to wait for one: the sample is shown."""
-        s = self.settings
-        return self._no_camera and s.source == "camera" and not s.wait_for_camera
 
     def _push(self) -> None:
         if self.engine is not None:
@@ -682,23 +676,7 @@ class MainWindow(QMainWindow):
 
     def _on_result(self, result: ApplyResult) -> None:
         """The worker applied (or refused) a request: show what actually runs."""
-        camera_failed = (
-            result.error_kind == "CameraError"
-            and result.requested.source == "camera"
-            and result.applied.source == "sample"
-            and self.settings.source == "camera"
-        )
-        if camera_failed:
-            self._no_camera = True  # keep the camera choice; the sample stands in meanwhile
-        reverted = {}
-        for name in field_names():
-            if name == "output" or (name in ("source", "camera") and self._no_camera):
-                continue
-            asked, got = getattr(result.requested, name), getattr(result.applied, name)
-            if asked != got and getattr(self.settings, name) == asked:
-                reverted[name] = got  # refused, and the user has not moved on since
-        if reverted:
-            self.settings = self.settings.replace(**reverted)
+        if self.state.take_result(result.requested, result.applied, result.error_kind):
             self._schedule_save()
         wanted_output = result.requested.output != "none"
         error = result.error
@@ -732,8 +710,7 @@ class MainWindow(QMainWindow):
         elif status.state == "running":
             self._may_restart = True
             self._show_model_hint()  # the loaded model's size, precision and device
-            if self._no_camera and self.engine.pipeline.settings.source == "camera":
-                self._no_camera = False  # the camera waited for is there
+            if self.state.camera_is_back(self.engine.pipeline.settings.source):
                 self._sync_controls()
             self.show_message("Live: " + status_text(status).replace(" -> ", " → "))
             self._clear_message("camera")
@@ -813,25 +790,11 @@ class MainWindow(QMainWindow):
         first = not self._cameras_known
         self._cameras, self._cameras_known = list(cameras), True
         self.refresh_cameras.setEnabled(True)
-        s = self.settings
-        changed = False
-        if s.source == "camera" and (first or self._no_camera):
-            before = (self._no_camera, s.camera)
-            if _camera_key(s.camera) in {_camera_key(c.device) for c in self._cameras}:
-                self._no_camera = False
-            elif self._cameras:  # another camera is there: use it rather than show nothing
-                self.settings = s.replace(camera=str(self._cameras[0].device))
-                self._no_camera = False
-                self._schedule_save()
-            else:
-                self._no_camera = True
-            changed = first or before != (self._no_camera, self.settings.camera)
+        changed, saved = self.state.take_cameras([c.device for c in self._cameras], first)
+        if saved:
+            self._schedule_save()
         if not self._cameras:
-            note = ""
-            if self._sample_stands_in():
-                note = ": showing the bundled sample"
-            elif self._no_camera and self.settings.source == "camera":
-                note = f": waiting for camera {self.settings.camera}"
+            note = self.state.no_camera_note()
             self.show_message("No camera found" + note, "warning" if note else "", cause="cameras")
         else:
             self._clear_message("cameras")
@@ -927,9 +890,9 @@ class MainWindow(QMainWindow):
             self.fps_combo.addItem(f"{s.fps:g} fps", s.fps)
             index = self.fps_combo.count() - 1
         self.fps_combo.setCurrentIndex(index)
-        file_source = s.source in ("video", "image") and not self._no_camera
+        file_source = s.source in ("video", "image") and not self.state.no_camera
         self.resolution_combo.setEnabled(not file_source)
-        self.fps_combo.setEnabled(s.source != "video" or self._no_camera)
+        self.fps_combo.setEnabled(s.source != "video" or self.state.no_camera)
         self.mirror.set_value(s.mirror)
         self.wait_camera.set_value(s.wait_for_camera)
         self.on_demand.set_value(s.on_demand)
@@ -1008,14 +971,14 @@ class MainWindow(QMainWindow):
             items.append(("No camera found", ""))
         selected = ""
         for camera in self._cameras:
-            label = camera.label or f"Camera {_camera_key(camera.device)}"
+            label = camera.label or f"Camera {camera_key(camera.device)}"
             items.append((f"{label} · {camera.width}×{camera.height}", f"camera:{camera.device}"))
-            if s.source == "camera" and _camera_key(camera.device) == _camera_key(s.camera):
+            if s.source == "camera" and camera_key(camera.device) == camera_key(s.camera):
                 selected = f"camera:{camera.device}"
-        stand_in = self._sample_stands_in()
+        stand_in = self.state.sample_stands_in
         if s.source == "camera" and not selected and not stand_in:
             selected = f"camera:{s.camera}"
-            waiting = " · waiting" if self._no_camera else ""
+            waiting = " · waiting" if self.state.no_camera else ""
             items.append((f"Camera {s.camera}{waiting}", selected))
         items.append(("-", "-"))
         items.append(("Bundled sample", "sample:"))
