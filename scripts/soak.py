@@ -41,8 +41,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
 import pyvirtualcam  # noqa: E402
+from bench.common import write_sample_clip  # noqa: E402
 
 from vcam import media  # noqa: E402
 from vcam.errors import VcamError  # noqa: E402
@@ -50,7 +52,6 @@ from vcam.matting import resolve_model  # noqa: E402
 from vcam.pipeline import Pipeline, cpu_cores, frame_threads, inference_threads  # noqa: E402
 from vcam.settings import Settings  # noqa: E402
 from vcam.sinks import PreviewSink  # noqa: E402
-from vcam.sources import SampleSource  # noqa: E402
 
 NULL_BACKEND = "vcam-soak-null"
 BACKGROUNDS = [
@@ -109,21 +110,6 @@ def load_average() -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
-
-
-def make_clip(folder: Path, width: int, height: int, fps: float, seconds: float = 10.0) -> Path:
-    """The sample portrait (moving gently) as an MJPG clip."""
-    import cv2
-
-    path = folder / f"sample-{width}x{height}.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
-    if not writer.isOpened():
-        raise SystemExit(f"cannot write {path}")
-    with SampleSource(width, height, fps, frames=int(seconds * fps), live=False) as sample:
-        while (frame := sample.read()) is not None:
-            writer.write(frame.image)
-    writer.release()
-    return path
 
 
 def find_model(name: str, folder: Path) -> tuple[Path, str]:
@@ -300,7 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     work = Path(tempfile.mkdtemp(prefix="vcam-soak-"))
     model, note = find_model(args.model, work)
-    clip = Path(args.input) if args.input else make_clip(work, width, height, args.fps)
+    clip = (
+        Path(args.input)
+        if args.input
+        else write_sample_clip(
+            work / f"sample-{width}x{height}.avi", width, height, args.fps, int(10.0 * args.fps)
+        )
+    )
     pyvirtualcam.register_backend(NULL_BACKEND, NullVirtualCamera)
     settings = Settings(
         source="video",

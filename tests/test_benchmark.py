@@ -3,7 +3,6 @@ writes valid JSON and Markdown. Nothing here asserts a speed (benchmarks measure
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -18,6 +17,10 @@ from vcam.evaluation import peer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "scripts"))  # the benchmark's package, scripts/bench
+
+import benchmark  # noqa: E402
+from bench import pareto, race  # noqa: E402
 
 
 def _have_peers() -> bool:
@@ -30,16 +33,6 @@ def _have_peers() -> bool:
 
 
 needs_peers = pytest.mark.skipif(not _have_peers(), reason="no MediaPipe peer: fetch_peer.py")
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
 
 
 def tiny(out: Path) -> list[str]:
@@ -75,8 +68,8 @@ def check_rows(rows: list[dict], names: set[str], repeat: int = 4) -> None:
         assert r["min_ms"] <= r["p90_ms"] <= r["max_ms"]
 
 
-def test_portrait_frames_fall_back_to_the_sample(bench, tmp_path):
-    frames, label = bench.portrait_frames(tmp_path, 3, 320, 180)
+def test_portrait_frames_fall_back_to_the_sample(tmp_path):
+    frames, label = race.portrait_frames(tmp_path, 3, 320, 180)
     assert len(frames) == 3 and "sample portrait" in label
     assert all(f.shape == (180, 320, 3) and f.dtype == np.uint8 for f in frames)
     assert not np.array_equal(frames[0], frames[1])  # the sample moves
@@ -84,13 +77,13 @@ def test_portrait_frames_fall_back_to_the_sample(bench, tmp_path):
 
 @pytest.mark.data
 @pytest.mark.skipif(not (DATA / "portraits-shen2016" / "test").is_dir(), reason="no data")
-def test_portrait_frames_use_real_photos(bench):
-    frames, label = bench.portrait_frames(DATA, 4, 1280, 720)
+def test_portrait_frames_use_real_photos():
+    frames, label = race.portrait_frames(DATA, 4, 1280, 720)
     assert len(frames) == 4 and "portraits-shen2016/test" in label
     assert all(f.shape == (720, 1280, 3) for f in frames)
 
 
-def test_race_interleaves_in_shuffled_rounds_on_shared_frames(bench):
+def test_race_interleaves_in_shuffled_rounds_on_shared_frames():
     calls: list[tuple[str, int]] = []
     frames = [np.full((4, 4, 3), i, np.uint8) for i in range(3)]
 
@@ -102,10 +95,10 @@ def test_race_interleaves_in_shuffled_rounds_on_shared_frames(bench):
         return run
 
     candidates = [
-        bench.Candidate(n, "mediapipe" if n == "c" else "vcam", "4x4", "fp32", n, runner(n))
+        race.Candidate(n, "mediapipe" if n == "c" else "vcam", "4x4", "fp32", n, runner(n))
         for n in "abc"
     ]
-    rows = bench.race(candidates, frames, repeat=12, warmup=1)
+    rows = race.race(candidates, frames, repeat=12, warmup=1)
     timed = calls[3:]  # after one warm-up call each
     rounds = [timed[i : i + 3] for i in range(0, len(timed), 3)]
     assert len(rounds) == 12
@@ -119,10 +112,10 @@ def test_race_interleaves_in_shuffled_rounds_on_shared_frames(bench):
     assert rows[2]["ratio"]["c"] == 1.0
 
 
-def test_models_writes_json_and_markdown(bench, tmp_path, model_path, red_model, capsys):
+def test_models_writes_json_and_markdown(tmp_path, model_path, red_model, capsys):
     out = tmp_path / "reports" / "models"
     args = ["models", "--models", str(model_path), str(red_model), "--peers", ""]
-    assert bench.main(args + tiny(out)) == 0
+    assert benchmark.main(args + tiny(out)) == 0
     report, markdown = read_report(out)
     assert report["command"] == "models" and "sample portrait" in report["frame"]
     assert report["frame_size"] == [320, 180] and len(report["load_average_before"]) == 3
@@ -135,9 +128,9 @@ def test_models_writes_json_and_markdown(bench, tmp_path, model_path, red_model,
 
 
 @needs_peers
-def test_models_times_mediapipe_alongside(bench, tmp_path, red_model, capsys):
+def test_models_times_mediapipe_alongside(tmp_path, red_model, capsys):
     out = tmp_path / "models"
-    assert bench.main(["models", "--models", str(red_model)] + tiny(out)) == 0
+    assert benchmark.main(["models", "--models", str(red_model)] + tiny(out)) == 0
     report, markdown = read_report(out)
     rows = report["results"]["1"]
     names = {"red", "mediapipe-selfie-general", "mediapipe-selfie-landscape"}
@@ -152,9 +145,9 @@ def test_models_times_mediapipe_alongside(bench, tmp_path, red_model, capsys):
 
 @needs_peers
 @pytest.mark.parametrize("variant", peer.VARIANTS)
-def test_peer_runner_gives_mediapipes_alpha(bench, variant):
+def test_peer_runner_gives_mediapipes_alpha(variant):
     frame = cv2.resize(cv2.imread(str(ROOT / "vcam/assets/sample-portrait.jpg")), (640, 360))
-    ours = bench.PeerRunner(variant, threads=1)(frame)
+    ours = race.PeerRunner(variant, threads=1)(frame)
     reference = peer.MediaPipeSelfie(variant=variant).predict(
         cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     )
@@ -162,19 +155,19 @@ def test_peer_runner_gives_mediapipes_alpha(bench, variant):
     np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
-def test_models_errors_are_one_line(bench, tmp_path, red_model):
+def test_models_errors_are_one_line(tmp_path, red_model):
     with pytest.raises(SystemExit, match="model .*absent.onnx not found"):
-        bench.main(["models", "--models", str(tmp_path / "absent.onnx")] + tiny(tmp_path / "x"))
+        benchmark.main(["models", "--models", str(tmp_path / "absent.onnx")] + tiny(tmp_path / "x"))
     args = ["models", "--models", str(red_model), "--peers", "portrait"] + tiny(tmp_path / "x")
     with pytest.raises(SystemExit, match="unknown peer 'portrait'"):
-        bench.main(args)
+        benchmark.main(args)
 
 
-def test_sessions_compares_options_with_vcams(bench, tmp_path, model_path):
+def test_sessions_compares_options_with_vcams(tmp_path, model_path):
     out = tmp_path / "sessions"
     chosen = "spinning on,no graph optimisation"
     args = ["sessions", "--models", str(model_path), "--variants", chosen] + tiny(out)
-    assert bench.main(args) == 0
+    assert benchmark.main(args) == 0
     report, markdown = read_report(out)
     stem = model_path.stem
     names = {f"{stem}: vcam", f"{stem}: spinning on", f"{stem}: no graph optimisation"}
@@ -184,13 +177,13 @@ def test_sessions_compares_options_with_vcams(bench, tmp_path, model_path):
     assert next(r for r in rows if r["label"] == "vcam")["ratio"][f"{stem}: vcam"] == 1.0
     assert "inference only" in markdown
     with pytest.raises(SystemExit, match="unknown session variant 'turbo'"):
-        bench.main(["sessions", "--models", str(model_path), "--variants", "turbo"])
+        benchmark.main(["sessions", "--models", str(model_path), "--variants", "turbo"])
 
 
-def test_ops_profiles_a_model_and_the_depthwise_kernel(bench, tmp_path, model_path):
+def test_ops_profiles_a_model_and_the_depthwise_kernel(tmp_path, model_path):
     out = tmp_path / "ops"
     args = ["ops", "--models", str(model_path), "--repeat", "5", "--channels", "16,24"]
-    assert bench.main(args + ["--depthwise-size", "12x20", "--out", str(out)]) == 0
+    assert benchmark.main(args + ["--depthwise-size", "12x20", "--out", str(out)]) == 0
     report, markdown = read_report(out)
     profile = next(iter(report["models"].values()))
     assert profile["median_run_ms"] > 0
@@ -203,7 +196,7 @@ def test_ops_profiles_a_model_and_the_depthwise_kernel(bench, tmp_path, model_pa
     assert all(r["median_ms"] > 0 for r in rows) and "| 24 | 4 |" in markdown
 
 
-def test_variants_builds_and_times_every_precision(bench, tmp_path):
+def test_variants_builds_and_times_every_precision(tmp_path):
     torch = pytest.importorskip("torch")
     from vcam.nets.mmnet import MMNet
 
@@ -218,7 +211,7 @@ def test_variants_builds_and_times_every_precision(bench, tmp_path):
     args += ["--width-sizes", "32x32", "--count", "2", "--work", str(tmp_path / "work")]
     args += ["--peers", ""] + tiny(out)[:-4] + ["--data", str(tmp_path / "data")]
     args += ["--out", str(out)]
-    assert bench.main(args) == 0
+    assert benchmark.main(args) == 0
     report, markdown = read_report(out)
     built = {p.stem for p in (tmp_path / "work").glob("*.onnx")}
     nets = (("0.5", "64x96"), ("0.75-untrained", "32x32"))
@@ -236,7 +229,7 @@ def test_variants_builds_and_times_every_precision(bench, tmp_path):
     assert rows["mmnet-w0.5-64x96-fp32"]["trained"] is True
     assert "(step 7)" in markdown and "(untrained)" in markdown
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("*.onnx")}
-    assert bench.main(args + ["--reuse"]) == 0  # nothing rebuilt
+    assert benchmark.main(args + ["--reuse"]) == 0  # nothing rebuilt
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("*.onnx")}
 
 
@@ -270,14 +263,14 @@ def quality_json(path: Path, metrics: dict[str, tuple[float, float]]) -> Path:
     return path
 
 
-def test_pareto_front_keeps_only_unbeaten_points(bench):
+def test_pareto_front_keeps_only_unbeaten_points():
     points = [(1.0, 50.0), (2.0, 40.0), (3.0, 45.0), (4.0, 10.0), (2.5, 40.0)]
-    assert bench.pareto_front(points, lower_is_better=True) == [0, 1, 3]
+    assert pareto.pareto_front(points, lower_is_better=True) == [0, 1, 3]
     ious = [(1.0, 0.90), (2.0, 0.95), (3.0, 0.93), (4.0, 0.97)]
-    assert bench.pareto_front(ious, lower_is_better=False) == [0, 1, 3]
+    assert pareto.pareto_front(ious, lower_is_better=False) == [0, 1, 3]
 
 
-def test_pareto_chart_from_json(bench, tmp_path, capsys):
+def test_pareto_chart_from_json(tmp_path, capsys):
     latency = latency_json(
         tmp_path / "lat.json",
         [
@@ -299,26 +292,26 @@ def test_pareto_chart_from_json(bench, tmp_path, capsys):
     )
     out = tmp_path / "docs" / "pareto.png"
     args = ["pareto", "--latency", str(latency), "--quality", str(quality), "--out", str(out)]
-    assert bench.main(args) == 0
+    assert benchmark.main(args) == 0
     image = cv2.imread(str(out))
     assert image is not None and image.shape[0] > 400 and image.shape[1] > 1000
     printed = capsys.readouterr().out
     assert "(3 models)" in printed and "| mmnet-a-int8 | 5.00 | 12.50 | 0.9680 |" in printed
     wrong = ["pareto", "--latency", str(latency), "--quality", str(quality), "--set", "flicker"]
     with pytest.raises(SystemExit, match="no model has both a latency and a quality result"):
-        bench.main(wrong + ["--out", str(out)])
+        benchmark.main(wrong + ["--out", str(out)])
     with pytest.raises(SystemExit, match="no latency results for 2 thread"):
-        bench.main(
+        benchmark.main(
             ["pareto", "--latency", str(latency), "--quality", str(quality), "--threads", "2"]
         )
 
 
-def test_pipeline_reports_fps_drops_stages_and_latency(bench, tmp_path, red_model):
+def test_pipeline_reports_fps_drops_stages_and_latency(tmp_path, red_model):
     out = tmp_path / "pipeline"
     args = ["pipeline", "--model", str(red_model), "--size", "320x180", "--fps", "15"]
     args += ["--seconds", "1.5", "--warmup-seconds", "0.5", "--clip-seconds", "1"]
     args += ["--threads", "1", "--out", str(out)]
-    assert bench.main(args) == 0
+    assert benchmark.main(args) == 0
     report, markdown = read_report(out)
     assert report["status"] == "running" and report["frames_sent"] > 0
     assert 0 < report["output_fps"] <= 20
@@ -330,11 +323,11 @@ def test_pipeline_reports_fps_drops_stages_and_latency(bench, tmp_path, red_mode
     assert "| output fps |" in markdown and "capture-to-send latency median" in markdown
 
 
-def test_stages_still_runs(bench, tmp_path, red_model):
+def test_stages_still_runs(tmp_path, red_model):
     out = tmp_path / "stages.json"
     args = ["stages", "--sizes", "320x180", "--threads", "1", "--repeat", "2", "--warmup", "0"]
     args += ["--model", str(red_model), "--data", str(tmp_path), "--out", str(out)]
-    assert bench.main(args) == 0
+    assert benchmark.main(args) == 0
     rows = json.loads(out.read_text())["rows"]
     assert {r["stage"] for r in rows} >= {
         "preprocess",
@@ -348,7 +341,7 @@ def test_stages_still_runs(bench, tmp_path, red_model):
     assert any("auto-framing" in v for v in effects)
 
 
-def test_temporal_reports_flicker_jumps_lag_and_the_targets(bench, tmp_path, red_model):
+def test_temporal_reports_flicker_jumps_lag_and_the_targets(tmp_path, red_model):
     clip = tmp_path / "talk.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (192, 108))
     for index in range(8):
@@ -358,7 +351,7 @@ def test_temporal_reports_flicker_jumps_lag_and_the_targets(bench, tmp_path, red
     args = ["temporal", "--models", str(red_model), "--clips", str(clip), "--no-peer"]
     args += ["--motions", "still,steps", "--persons", "1", "--frames", "8", "--size", "160x90"]
     args += ["--levels", "off,balanced", "--data", str(tmp_path), "--out", str(out)]
-    assert bench.main(args) == 0
+    assert benchmark.main(args) == 0
     report, markdown = read_report(out)
     assert set(report["sets"]) == {"talking-heads", "synthetic still", "synthetic steps"}
     clip_figures = report["sets"]["talking-heads"]["talk"]
@@ -371,16 +364,16 @@ def test_temporal_reports_flicker_jumps_lag_and_the_targets(bench, tmp_path, red
     assert report["targets"] == []  # no MediaPipe to compare with
     assert "## synthetic steps" in markdown and "| red balanced |" in markdown
     with pytest.raises(SystemExit, match="unknown level"):
-        bench.main(["temporal", "--models", str(red_model), "--levels", "off,wobbly"])
+        benchmark.main(["temporal", "--models", str(red_model), "--levels", "off,wobbly"])
 
 
 @needs_peers
-def test_temporal_checks_the_targets_against_mediapipe(bench, tmp_path, red_model):
+def test_temporal_checks_the_targets_against_mediapipe(tmp_path, red_model):
     out = tmp_path / "temporal"
     args = ["temporal", "--models", str(red_model), "--clips", "--motions", "sway"]
     args += ["--persons", "1", "--frames", "6", "--size", "160x90", "--levels", "off,balanced"]
     args += ["--data", str(tmp_path), "--out", str(out)]
-    assert bench.main(args) == 0
+    assert benchmark.main(args) == 0
     report, _ = read_report(out)
     methods = set(report["sets"]["synthetic sway"]["drawn"])
     assert {"mediapipe-general raw", "mediapipe-general off", "mediapipe-general balanced"} <= (
@@ -391,11 +384,11 @@ def test_temporal_checks_the_targets_against_mediapipe(bench, tmp_path, red_mode
     assert check["flicker_met"] == (check["flicker_mean"] <= check["peer_flicker_mean"])
 
 
-def test_skipstatic_counts_inferences_and_compares_live_with_offline(bench, tmp_path, red_model):
+def test_skipstatic_counts_inferences_and_compares_live_with_offline(tmp_path, red_model):
     out = tmp_path / "skip"
     args = ["skipstatic", "--model", str(red_model), "--clips", "--frames", "12"]
     args += ["--size", "160x90", "--data", str(tmp_path), "--out", str(out)]
-    assert bench.main(args) == 0
+    assert benchmark.main(args) == 0
     report, markdown = read_report(out)
     rows = {(r["clip"], r["skip_static"]): r for r in report["rows"]}
     assert set(rows) == {(c, s) for c in ("synthetic still", "synthetic hand") for s in (1, 0)}

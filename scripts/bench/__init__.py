@@ -1,0 +1,1 @@
+"""scripts/benchmark.py's subcommands, one module per family (see its docstring)."""
