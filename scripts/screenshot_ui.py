@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ui.app import create_app
     from ui.main_window import MainWindow
-    from vcam import VcamError, resolve_model
+    from vcam import VcamError, media, resolve_model
     from vcam.settings import Settings
 
     try:
@@ -102,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["VCAM_MODELS_DIR"] = str(work)
 
     background = {"background": args.background}
-    if args.background.startswith("preset:") or Path(args.background).suffix:
+    if media.is_preset(args.background):
         background = {"background": "image", "background_path": args.background}
+    elif media.suffix(args.background):
+        kind = media.media_kind(args.background)
+        background = {"background": kind, "background_path": args.background}
     settings = Settings(source="sample", model="fast", output="virtual", **background)
     app = create_app()
     window = MainWindow(settings, work / "config" / "settings.json", tray=False)
