@@ -28,6 +28,7 @@ from vcam.settings import (
     PROVIDERS,
     SMOOTHING_LEVELS,
     Settings,
+    background_changes,
     load_settings,
     save_settings,
     settings_path,
@@ -253,24 +254,6 @@ def _check_positive(name: str, value: float | None) -> None:
         raise SettingsError(f"--{name}: {value:g} is not allowed: give a number above 0")
 
 
-def _background_changes(value: str | None) -> dict[str, object]:
-    """``--background`` as settings: a kind, a colour or a file."""
-    if value is None:
-        return {}
-    if value.lower() in BACKGROUND_KINDS:
-        return {"background": value.lower()}
-    if value.startswith("#"):
-        return {"background": "colour", "colour": value}
-    if media.is_preset(value):
-        return {"background": "image", "background_path": value}
-    if media.is_video(value) or media.is_image(value):
-        return {"background": media.media_kind(value), "background_path": value}
-    raise SettingsError(
-        f"background: {value!r} is not a kind ({', '.join(BACKGROUND_KINDS)}), a colour like "
-        "'#00b140' or an image/video file"
-    )
-
-
 def _output_changes(value: str | None) -> dict[str, object]:
     if value is None:
         return {}
@@ -323,7 +306,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         changes.update(source=media.media_kind(args.input), input_path=args.input)
     if getattr(args, "sample", False):
         changes["source"] = "sample"
-    changes.update(_background_changes(getattr(args, "background", None)))
+    changes.update(background_changes(getattr(args, "background", None)))
     if args.command == "run":
         changes.update(_output_changes(args.output))
     return changes
@@ -683,7 +666,7 @@ def cmd_ui(args: argparse.Namespace, stop: threading.Event) -> int:
 def _absolute_background(spec: str) -> str:
     """A background spec for another process: a file named relative to here made absolute."""
     try:
-        _background_changes(spec)
+        background_changes(spec)
     except SettingsError:
         return spec  # the running vcam says what is wrong with it
     if spec.lower() in BACKGROUND_KINDS or spec.startswith("#") or media.is_preset(spec):

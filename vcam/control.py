@@ -36,7 +36,7 @@ from typing import Any
 
 from vcam import media
 from vcam.errors import VcamError
-from vcam.settings import Settings, config_dir
+from vcam.settings import Settings, background_changes, config_dir
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +140,11 @@ def current_background(settings: Settings) -> str:
 
 def setting_changes(request: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The settings a look-changing request sets ({} for the others)."""
-    from vcam.cli import _background_changes  # the one reading of a background spec
-
     command, value = request["cmd"], request.get("value")
     if command == "background":
         if value == "colour":
             return {"background": "colour"}
-        return _background_changes(value)
+        return background_changes(value)
     if command == "blur":
         return {"background": "blur", "blur_strength": value}
     if command == "model":

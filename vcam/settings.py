@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vcam import media
 from vcam.errors import SettingsError
 
 log = logging.getLogger(__name__)
@@ -408,3 +409,22 @@ def _move_aside(path: Path) -> Path:
     except OSError as error:
         raise SettingsError(f"settings file {path} is corrupt; cannot move it: {error}") from None
     return aside
+
+
+def background_changes(value: str | None) -> dict[str, object]:
+    """A background spec (``--background``, ``vcam ctl background``) as settings: a kind,
+    a colour, a preset or a file."""
+    if value is None:
+        return {}
+    if value.lower() in BACKGROUND_KINDS:
+        return {"background": value.lower()}
+    if value.startswith("#"):
+        return {"background": "colour", "colour": value}
+    if media.is_preset(value):
+        return {"background": "image", "background_path": value}
+    if media.is_video(value) or media.is_image(value):
+        return {"background": media.media_kind(value), "background_path": value}
+    raise SettingsError(
+        f"background: {value!r} is not a kind ({', '.join(BACKGROUND_KINDS)}), a colour like "
+        "'#00b140' or an image/video file"
+    )
