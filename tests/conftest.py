@@ -172,3 +172,56 @@ def fake_vcam() -> type[FakeVirtualCamera]:
     FakeVirtualCamera.instances = []
     yield FakeVirtualCamera
     pyvirtualcam.camera.BACKENDS.pop(FAKE_BACKEND, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# the panel (test_ui, test_ui_everyday): a real window on the sample clip with the red model
+
+
+@pytest.fixture
+def no_cameras(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine has no camera; make that explicit (and true on a laptop too)."""
+    import ui.worker
+
+    monkeypatch.setattr(ui.worker, "find_cameras", lambda: [])
+
+
+@pytest.fixture
+def base_settings(sample_video: Path, red_model: Path):
+    """The panel tests' settings: the sample clip, the red model, a magenta colour background."""
+    from panel_helpers import MAGENTA
+
+    from vcam.settings import Settings
+
+    return Settings(
+        source="video",
+        input_path=str(sample_video),
+        model=str(red_model),
+        background="colour",
+        colour=MAGENTA,
+        smoothing="off",
+        feather=0.0,
+    )
+
+
+@pytest.fixture
+def open_window(qtbot, no_cameras, base_settings):
+    """``open_window(**changes)``: save the base settings (with ``changes``) as the user's
+    settings file, then open the panel on them, as ``vcam ui`` does."""
+    from ui.main_window import MainWindow
+    from vcam.settings import save_settings
+
+    opened: list = []
+
+    def make(save: bool = True, **changes: object):
+        if save:
+            save_settings(base_settings.replace(**changes))
+        window = MainWindow(tray=False)
+        qtbot.addWidget(window)
+        window.show()
+        opened.append(window)
+        return window
+
+    yield make
+    for window in opened:
+        window.close()

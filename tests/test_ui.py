@@ -23,6 +23,23 @@ from helpers import vcam_threads
 pytest.importorskip("PyQt6.QtWidgets")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
+from panel_helpers import (  # noqa: E402
+    BACKGROUND_SPOT,
+    BLUE,
+    CLOSING_SIGNALS,
+    LEFT_BACKGROUND_SPOT,
+    MAGENTA,
+    PERSON_SPOT,
+    RED,
+    WAIT_MS,
+    choose,
+    near,
+    rgb_at,
+    wait_frames,
+    wait_message,
+    wait_running,
+    wait_settings,
+)
 from PyQt6.QtCore import QPoint, QRectF, Qt, QTimer  # noqa: E402
 from PyQt6.QtWidgets import QApplication, QLabel, QScrollArea, QSystemTrayIcon  # noqa: E402
 
@@ -37,117 +54,6 @@ from vcam.settings import (  # noqa: E402
     settings_path,
 )
 from vcam.sinks import OutputFrame, loopback_devices  # noqa: E402
-
-WAIT_MS = 15000  # generous: the machine is shared with training; normally well under a second
-BLUE = (20, 60, 200)  # RGB of the synthetic clip's background
-RED = (220, 20, 20)  # RGB of its "person" box
-MAGENTA = "#ff00ff"
-CLOSING_SIGNALS = [
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-]
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-
-
-def rgb_at(window: MainWindow, fx: float, fy: float) -> tuple[int, int, int]:
-    """The preview's colour at a fraction of its picture's width and height."""
-    image = window.preview.displayed_image()
-    assert image is not None, "the preview shows no picture"
-    colour = image.pixelColor(int(fx * (image.width() - 1)), int(fy * (image.height() - 1)))
-    return colour.red(), colour.green(), colour.blue()
-
-
-def near(actual: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 40) -> bool:
-    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
-
-
-BACKGROUND_SPOT = (0.9, 0.5)  # right of the box, in the blue
-PERSON_SPOT = (0.5, 0.75)  # inside the red box
-LEFT_BACKGROUND_SPOT = (0.2, 0.5)
-
-
-def wait_settings(qtbot, window: MainWindow, **expected: object) -> None:
-    """Wait until the pipeline runs with ``expected`` values."""
-
-    def applied() -> None:
-        held = window.engine.pipeline.settings
-        for name, value in expected.items():
-            assert getattr(held, name) == value, f"{name}: {getattr(held, name)!r} != {value!r}"
-
-    qtbot.waitUntil(applied, timeout=WAIT_MS)
-
-
-def wait_frames(qtbot, window: MainWindow, count: int = 3) -> None:
-    start = window.preview.frames_shown
-    qtbot.waitUntil(lambda: window.preview.frames_shown >= start + count, timeout=WAIT_MS)
-
-
-def wait_running(qtbot, window: MainWindow) -> None:
-    qtbot.waitUntil(lambda: window.engine.pipeline.running, timeout=WAIT_MS)
-    wait_frames(qtbot, window)
-
-
-def wait_message(qtbot, window: MainWindow, *words: str) -> str:
-    def shown() -> None:
-        text = window.status_message.text()
-        assert all(word in text for word in words), text
-
-    qtbot.waitUntil(shown, timeout=WAIT_MS)
-    return window.status_message.text()
-
-
-def choose(combo, data: object) -> None:
-    """Pick the item holding ``data`` as a user would (emits ``activated``)."""
-    index = combo.findData(data)
-    assert index >= 0, f"{data!r} not offered"
-    combo.setCurrentIndex(index)
-    combo.activated.emit(index)
-
-
-# ---------------------------------------------------------------------------------------------
-# fixtures
-
-
-@pytest.fixture
-def no_cameras(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This machine has no camera; make that explicit (and true on a laptop too)."""
-    monkeypatch.setattr(ui.worker, "find_cameras", lambda: [])
-
-
-@pytest.fixture
-def base_settings(sample_video: Path, red_model: Path) -> Settings:
-    return Settings(
-        source="video",
-        input_path=str(sample_video),
-        model=str(red_model),
-        background="colour",
-        colour=MAGENTA,
-        smoothing="off",
-        feather=0.0,
-    )
-
-
-@pytest.fixture
-def open_window(qtbot, no_cameras, base_settings):
-    """``open_window(**changes)``: save the base settings (with ``changes``) as the user's
-    settings file, then open the panel on them, as ``vcam ui`` does."""
-    opened: list[MainWindow] = []
-
-    def make(save: bool = True, **changes: object) -> MainWindow:
-        if save:
-            save_settings(base_settings.replace(**changes))
-        window = MainWindow(tray=False)
-        qtbot.addWidget(window)
-        window.show()
-        opened.append(window)
-        return window
-
-    yield make
-    for window in opened:
-        window.close()
-
 
 # ---------------------------------------------------------------------------------------------
 # preview

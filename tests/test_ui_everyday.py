@@ -18,7 +18,8 @@ from conftest import FAKE_BACKEND, REPO
 pytest.importorskip("PyQt6.QtWidgets")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-import test_ui  # noqa: E402
+import panel_helpers as panel  # noqa: E402
+from helpers import vcam_threads  # noqa: E402
 from PyQt6.QtCore import Qt  # noqa: E402
 from PyQt6.QtWidgets import QSystemTrayIcon  # noqa: E402
 
@@ -28,13 +29,6 @@ from vcam.cards import BACKDROP_BGR  # noqa: E402
 from vcam.control import ControlServer, request  # noqa: E402
 from vcam.settings import load_panel_settings, panel_settings_path, settings_path  # noqa: E402
 
-# test_ui's fixtures and helpers (a real window on a synthetic clip with a red-channel model)
-open_window, no_cameras, base_settings = (
-    test_ui.open_window,
-    test_ui.no_cameras,
-    test_ui.base_settings,
-)
-WAIT_MS = test_ui.WAIT_MS
 CARD_RGB = tuple(reversed(BACKDROP_BGR))
 MAGENTA_RGB = (255, 0, 255)
 
@@ -44,7 +38,7 @@ def state(window: MainWindow) -> str:
 
 
 def wait_state(qtbot, window: MainWindow, wanted: str) -> None:
-    qtbot.waitUntil(lambda: state(window) == wanted, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: state(window) == wanted, timeout=panel.WAIT_MS)
 
 
 @pytest.fixture
@@ -56,21 +50,21 @@ def device(tmp_path):
 
 def test_pause_button_turns_the_camera_off_and_shows_the_paused_card(qtbot, open_window):
     window = open_window()
-    test_ui.wait_running(qtbot, window)
+    panel.wait_running(qtbot, window)
     assert window.pause_button.text() == "Pause camera"
     qtbot.mouseClick(window.pause_button, Qt.MouseButton.LeftButton)
     wait_state(qtbot, window, "paused")
     assert window.pause_button.text() == "Resume camera"
     assert window.engine.pipeline.source.ended, "the camera is released"
-    test_ui.wait_message(qtbot, window, "Camera paused")
+    panel.wait_message(qtbot, window, "Camera paused")
     qtbot.waitUntil(
-        lambda: test_ui.near(test_ui.rgb_at(window, 0.05, 0.05), CARD_RGB, 8), timeout=WAIT_MS
+        lambda: panel.near(panel.rgb_at(window, 0.05, 0.05), CARD_RGB, 8), timeout=panel.WAIT_MS
     )
     qtbot.mouseClick(window.pause_button, Qt.MouseButton.LeftButton)
     wait_state(qtbot, window, "running")
     qtbot.waitUntil(
-        lambda: test_ui.near(test_ui.rgb_at(window, *test_ui.BACKGROUND_SPOT), MAGENTA_RGB),
-        timeout=WAIT_MS,
+        lambda: panel.near(panel.rgb_at(window, *panel.BACKGROUND_SPOT), MAGENTA_RGB),
+        timeout=panel.WAIT_MS,
     )
     assert window.pause_button.text() == "Pause camera"
 
@@ -82,15 +76,15 @@ def test_hidden_and_unused_it_idles_until_an_app_reads_or_the_window_shows(
     assert window.settings.on_demand, "on by default in the panel"
     assert window.on_demand.isChecked()
     window.ondemand.idle_after = 0.2
-    test_ui.wait_running(qtbot, window)
+    panel.wait_running(qtbot, window)
     window.toggle_output()  # the virtual camera on; the window shown: a watcher
-    qtbot.waitUntil(lambda: bool(fake_vcam.instances), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bool(fake_vcam.instances), timeout=panel.WAIT_MS)
     qtbot.wait(600)
     assert state(window) == "running"
 
     window.hide()
     wait_state(qtbot, window, "idle")
-    test_ui.wait_message(qtbot, window, "idle: no app is using the camera")
+    panel.wait_message(qtbot, window, "idle: no app is using the camera")
     assert window.engine.pipeline.source.ended
     reader = subprocess.Popen(
         [sys.executable, "-c", f"import sys; f = open({str(device)!r}); sys.stdin.read()"],
@@ -118,7 +112,7 @@ def test_hidden_and_unused_it_idles_until_an_app_reads_or_the_window_shows(
 def test_a_recording_is_never_idled(qtbot, open_window, tmp_path):
     window = open_window(output="file", output_path=str(tmp_path / "rec.mp4"))
     window.ondemand.idle_after = 0.2
-    test_ui.wait_running(qtbot, window)
+    panel.wait_running(qtbot, window)
     window.toggle_output()
     window.hide()
     qtbot.wait(1000)
@@ -150,16 +144,18 @@ def ask(qtbot, path: str, command: str, value=None) -> dict:
     this thread keeps the panel's events flowing."""
     answer = {}
     worker = threading.Thread(
-        target=lambda: answer.update(request(command, value, path=path, timeout=WAIT_MS / 1000))
+        target=lambda: answer.update(
+            request(command, value, path=path, timeout=panel.WAIT_MS / 1000)
+        )
     )
     worker.start()
-    qtbot.waitUntil(lambda: not worker.is_alive(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not worker.is_alive(), timeout=panel.WAIT_MS)
     return answer
 
 
 def test_ctl_requests_are_carried_out_by_the_panel(qtbot, open_window, tmp_path):
     window = open_window()
-    test_ui.wait_running(qtbot, window)
+    panel.wait_running(qtbot, window)
     path = str(tmp_path / "control.sock")
     with ControlServer("panel", path) as server:
         server.start(PanelRemote(window))
@@ -167,7 +163,7 @@ def test_ctl_requests_are_carried_out_by_the_panel(qtbot, open_window, tmp_path)
         assert reply["ok"] and reply["app"] == "panel" and reply["state"] == "running"
         reply = ask(qtbot, path, "blur", 40)
         assert reply["background"] == "blur" and reply["blur"] == 40
-        test_ui.wait_settings(qtbot, window, background="blur", blur_strength=40)
+        panel.wait_settings(qtbot, window, background="blur", blur_strength=40)
         assert window.blur_slider.isVisible()
         reply = ask(qtbot, path, "next-background")
         assert window.settings.background_path == reply["background"] == "preset:night"
@@ -185,8 +181,8 @@ def test_ctl_requests_are_carried_out_by_the_panel(qtbot, open_window, tmp_path)
         window.hide()
         assert ask(qtbot, path, "show")["ok"] and window.isVisible()
         assert ask(qtbot, path, "stop")["state"] == "stopping"
-        qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
-    assert test_ui.vcam_threads() == []
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=panel.WAIT_MS)
+    assert vcam_threads() == []
 
 
 def test_at_login_it_starts_in_the_tray_with_the_virtual_camera_idle(
@@ -207,7 +203,7 @@ def test_at_login_it_starts_in_the_tray_with_the_virtual_camera_idle(
     wait_state(qtbot, window, "paused")
     assert window.tray_pause.text() == "Resume camera"
     window.close()
-    assert test_ui.vcam_threads() == []
+    assert vcam_threads() == []
 
 
 def test_vcam_ui_tray_starts_hidden_and_quit_in_the_tray_ends_it(
@@ -237,14 +233,14 @@ def test_vcam_ui_tray_starts_hidden_and_quit_in_the_tray_ends_it(
 
     QTimer.singleShot(50, quit_from_the_tray)
     QTimer.singleShot(30000, lambda: QApplication.exit(7))  # only if Quit did not end it
-    handlers = {sig: signal.getsignal(sig) for sig in test_ui.CLOSING_SIGNALS}
+    handlers = {sig: signal.getsignal(sig) for sig in panel.CLOSING_SIGNALS}
     try:
         assert ui.main(["--tray"]) == 0
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     assert seen == {"visible": False, "output": True, "action": "Quit"}
-    assert test_ui.vcam_threads() == []
+    assert vcam_threads() == []
 
 
 def panel_process(env) -> subprocess.Popen:
