@@ -58,10 +58,7 @@ class Recorder:
             self.frames.append(frame)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.frames) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(self.frames) >= count, f"only {len(self.frames)} frames"
+        wait_until(lambda: len(self.frames) >= count, timeout, f"{count} frames")
 
 
 class TimedRecorder:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import REPO
+from helpers import base_settings
 
 from vcam.cli import build_parser, effective_settings, overrides
 from vcam.convert import convert_video, process
@@ -64,18 +65,8 @@ def small_person_frame(index: int) -> np.ndarray:
 
 
 def settings_for(model: Path, **changes) -> Settings:
-    plain = {
-        "model": str(model),
-        "background": "colour",
-        "colour": "#00ff00",
-        "threshold": 0.5,
-        "feather": 0.0,
-        "smoothing": 0.0,
-        "skip_static": False,
-        "output": "none",
-    }
-    plain.update(changes)
-    return Settings(**plain)
+    """helpers.base_settings with smoothing as a number (0.0), as these tests set it."""
+    return base_settings(model, **{"smoothing": 0.0, **changes})
 
 
 def run_offline(clip: Path, settings: Settings) -> list:
