@@ -74,6 +74,7 @@ def test_evaluate_model_perfect_and_empty_predictions(data):
     assert perfect["metrics"]["iou"] == 1.0
     assert perfect["metrics"]["sad"] == 0.0 and perfect["metrics"]["conn"] == 0.0
     assert perfect["ms_per_frame"] >= 0 and len(perfect["worst_iou"]) == 3
+    assert perfect["errors_by_distance"] == {"kept": [0.0] * 4, "lost": [0.0] * 4}
 
     def nothing(image):
         return np.zeros(image.shape[:2], np.float32)
@@ -83,6 +84,10 @@ def test_evaluate_model_perfect_and_empty_predictions(data):
     assert empty["count"] == 2 and empty["metrics"]["iou"] == 0.0
     assert empty["metrics"]["sad"] == pytest.approx(np.mean([g.sum() / 1000 for g in gts]))
     assert empty["metrics"]["mad"] == pytest.approx(np.mean([g.mean() for g in gts]))
+    # Everything missed is person lost: the bands add up to the share of person pixels.
+    lost = sum(empty["errors_by_distance"]["lost"])
+    assert lost == pytest.approx(np.mean([np.mean(g > 0.5) for g in gts]))
+    assert sum(empty["errors_by_distance"]["kept"]) == 0.0
     with pytest.raises(ValueError, match="at the image's size"):
         evaluate_model(lambda image: np.zeros((8, 8), np.float32), pairs)
     with pytest.raises(ValueError, match="unknown metrics"):
@@ -221,7 +226,8 @@ def test_evaluate_script_end_to_end(data, tmp_path, untrained_model):
     shift = next(r for r in rows if r["set"] == "shift-probe")["metrics"]
     assert all(shift[k] >= 0 for k in ("shift_1px", "shift_3px", "jpeg_80"))
     table = (out / "results.md").read_text()
-    assert table.count("| untrained |") == 7  # shen-test twice: with and without duplicates
+    # shen-test three times: all photos, without the duplicates, where the errors are
+    assert table.count("| untrained |") == 8 and "Where the errors are" in table
     assert table.index("Real photos") < table.index("Real video") < table.index("Diagnostics")
     if peers:
         peer_row = next(r for r in rows if r["model"] == "mediapipe-selfie-general")

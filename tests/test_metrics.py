@@ -190,3 +190,25 @@ def test_temporal_metrics_by_hand():
     assert M.dtssd(cur, prev, cur, prev) == pytest.approx(0.0)
     # A constant offset (a biased but stable prediction) is no temporal error either.
     assert M.dtssd(cur + 0.1, prev + 0.1, cur, prev) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_errors_by_distance_by_hand():
+    # An 800-pixel-high image: the bands end at 4, 16 and 48 pixels from the true boundary.
+    gt = np.zeros((800, 800), np.float32)
+    gt[200:600, 200:600] = 1.0
+    pred = gt.copy()
+    pred[200:600, 600:602] = 1.0  # a 2-pixel sliver of background kept at the edge
+    pred[700:720, 20:40] = 1.0  # a blob of background kept far away
+    pred[390:400, 390:400] = 0.0  # a hole deep inside the person
+    where = M.errors_by_distance(pred, gt)
+    n = gt.size
+    assert where["kept"] == pytest.approx([800 / n, 0.0, 0.0, 400 / n])
+    assert where["lost"] == pytest.approx([0.0, 0.0, 0.0, 100 / n])
+    # The bands split the errors and nothing else: they sum to the shares of wrong pixels.
+    p, g = pred > 0.5, gt > 0.5
+    assert sum(where["kept"]) == pytest.approx(np.count_nonzero(p & ~g) / n)
+    assert sum(where["lost"]) == pytest.approx(np.count_nonzero(g & ~p) / n)
+    perfect = M.errors_by_distance(gt, gt)
+    assert perfect == {"kept": [0.0] * 4, "lost": [0.0] * 4}
+    everything = M.errors_by_distance(np.ones_like(gt), np.zeros_like(gt))
+    assert sum(everything["kept"]) == pytest.approx(1.0) and everything["kept"][3] == 1.0

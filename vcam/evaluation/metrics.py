@@ -20,6 +20,11 @@ With no trimap here every metric covers the whole image.
   gradient vectors (``common/image_helper.py``).
 - ``iou``: intersection over union of ``alpha > 0.5`` (1 when both are empty).
 
+Where the errors are (``errors_by_distance``): the pixels of ``alpha > 0.5`` that are wrong,
+as shares of all pixels, split into background kept and person lost and by their distance from
+the true boundary (:data:`DISTANCE_BANDS`, fractions of the image height: at the edge, near it,
+a mid-scale bulge or dent, far away).
+
 Temporal, between consecutive video frames:
 
 - ``alpha_change``: the mean absolute change of the predicted alpha (flicker where the image
@@ -73,6 +78,34 @@ def iou(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> float:
     p, g = pred > threshold, gt > threshold
     union = np.count_nonzero(p | g)
     return 1.0 if union == 0 else float(np.count_nonzero(p & g) / union)
+
+
+# Upper ends of the distance bands, as fractions of the image height (4, 16 and 48 pixels of an
+# 800-pixel-high portrait); the last band is everything further away.
+DISTANCE_BANDS = (0.005, 0.02, 0.06)
+
+
+def errors_by_distance(pred: np.ndarray, gt: np.ndarray) -> dict[str, list[float]]:
+    """Shares of all pixels that are background kept (``"kept"``) and person lost
+    (``"lost"``) at ``alpha > 0.5``, one per band of distance from the true boundary
+    (:data:`DISTANCE_BANDS`, then beyond): each list sums to that error's share."""
+    pred, gt = _pair(pred, gt)
+    p, g = pred > 0.5, gt > 0.5
+    height = gt.shape[0]
+    edges = [0.0] + [band * height for band in DISTANCE_BANDS] + [np.inf]
+    out = {}
+    for name, wrong, region in (("kept", p & ~g, ~g), ("lost", g & ~p, g)):
+        # Distance of every pixel of the region to the nearest pixel outside it (the boundary).
+        if region.all():
+            distance = np.full(region.shape, np.inf, np.float32)
+        else:
+            distance = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+        d = distance[wrong]
+        out[name] = [
+            float(np.count_nonzero((d > lo) & (d <= hi)) / gt.size)
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    return out
 
 
 @cache

@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from vcam.evaluation.datasets import Clip, DatasetError, Pair, read_pair
-from vcam.evaluation.metrics import METRIC_NAMES, METRICS, alpha_change, dtssd
+from vcam.evaluation.metrics import (
+    DISTANCE_BANDS,
+    METRIC_NAMES,
+    METRICS,
+    alpha_change,
+    dtssd,
+    errors_by_distance,
+)
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 CLIP_METRICS = ("sad", "mse", "mad", "iou")  # the cheap ones, over every clip frame
@@ -60,9 +67,10 @@ def evaluate_model(
 ) -> dict:
     """Mean metrics of ``predict_fn`` over the pairs of ``dataset`` (the first ``limit``).
 
-    Returns ``{"count", "metrics": {name: mean}, "ms_per_frame" (median), "worst_iou"}``;
-    ``worst_iou`` lists the five lowest-IoU images (when IoU is measured). With ``exclude``
-    (image names), also ``"metrics_excluding"``: the means without those images.
+    Returns ``{"count", "metrics": {name: mean}, "ms_per_frame" (median), "worst_iou",
+    "errors_by_distance"}``; when IoU is measured, ``worst_iou`` lists the five lowest-IoU
+    images and ``errors_by_distance`` the mean shares of :func:`errors_by_distance`. With
+    ``exclude`` (image names), also ``"metrics_excluding"``: the means without those images.
     """
     pairs = list(dataset)[:limit] if limit else list(dataset)
     if not pairs:
@@ -72,12 +80,16 @@ def evaluate_model(
         raise ValueError(f"unknown metrics {sorted(unknown)}: use some of {METRIC_NAMES}")
     values: dict[str, list[float]] = {name: [] for name in metrics}
     times = []
+    where: dict[str, list[list[float]]] = {"kept": [], "lost": []}
     for pair in pairs:
         image, gt = read_pair(pair)
         alpha, elapsed = _prediction(predict_fn, image, pair)
         times.append(elapsed)
         for name in metrics:
             values[name].append(METRICS[name](alpha, gt))
+        if "iou" in values:
+            for name, shares in errors_by_distance(alpha, gt).items():
+                where[name].append(shares)
     result = {
         "count": len(pairs),
         "metrics": {name: float(np.mean(v)) for name, v in values.items()},
@@ -92,6 +104,9 @@ def evaluate_model(
     if "iou" in values:
         order = np.argsort(values["iou"])[:5]
         result["worst_iou"] = [[pairs[i].name, round(values["iou"][i], 4)] for i in order]
+        result["errors_by_distance"] = {
+            name: np.mean(shares, axis=0).tolist() for name, shares in where.items()
+        }
     return result
 
 
@@ -208,6 +223,18 @@ def _without_duplicates_table(rows: Sequence[dict]) -> str:
     return _simple_table(header, lines)
 
 
+def _errors_by_distance_table(rows: Sequence[dict]) -> str:
+    bands = [0.0, *DISTANCE_BANDS]
+    names = [f"{lo * 100:g}-{hi * 100:g}%" for lo, hi in zip(bands, bands[1:], strict=False)]
+    names.append(f"> {DISTANCE_BANDS[-1] * 100:g}%")
+    header = ["Model"] + [f"kept {n}" for n in names] + [f"lost {n}" for n in names]
+    lines = []
+    for row in rows:
+        where = row["errors_by_distance"]
+        lines.append([row["model"]] + [f"{v * 100:.2f}" for v in where["kept"] + where["lost"]])
+    return _simple_table(header, lines)
+
+
 def markdown_report(rows: Sequence[dict]) -> str:
     """The results as Markdown: real footage first (photos, video, shortcut probes), then the
     composite diagnostics."""
@@ -222,6 +249,12 @@ def markdown_report(rows: Sequence[dict]) -> str:
             parts.append(
                 "Without the test photos that duplicate training photos:\n\n"
                 + _without_duplicates_table(shen)
+            )
+        if all("errors_by_distance" in r for r in shen):
+            parts.append(
+                "Where the errors are: wrong pixels at alpha 0.5 as % of all pixels, background "
+                "kept and person lost, by distance from the true boundary (% of the image "
+                "height):\n\n" + _errors_by_distance_table(shen)
             )
     if "talking-heads" in by_set:
         parts.append(
