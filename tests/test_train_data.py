@@ -227,3 +227,40 @@ def test_jpeg_keeps_colours():
     out = _jpeg(image, 80)
     centre = out[:, 24:40, 24:40].mean((1, 2)) * 255
     assert centre[0] > 245 and centre[1] < 10 and centre[2] < 10
+
+
+def test_rotate_hue_keeps_grey_and_turns_red_to_green():
+    torch = pytest.importorskip("torch")
+    from vcam.training.augment import rotate_hue
+
+    image = torch.zeros(2, 3, 4, 4)
+    image[:, :, :2] = 0.5  # grey top half
+    image[:, 0, 2:] = 1.0  # red bottom half
+    out = rotate_hue(image, torch.tensor([120.0, 0.0]))
+    assert torch.allclose(out[:, :, :2], image[:, :, :2], atol=1e-6)  # grey stays grey
+    assert torch.allclose(out[0, :, 2:].mean((1, 2)), torch.tensor([0.0, 1.0, 0.0]), atol=1e-5)
+    assert torch.allclose(out[1], image[1], atol=1e-6)  # no turn, no change
+
+
+def test_composites_turn_the_background_hue_when_asked():
+    torch = pytest.importorskip("torch")
+    from vcam.training.augment import AugmentConfig, render
+
+    alphas = np.zeros((1, 64, 48), np.uint8)
+    alphas[0, 16:40, 14:34] = 255
+    images = np.full((1, 64, 48, 3), 200, np.uint8)
+    image_t, alpha_t = _tensors(images, alphas)
+    background = torch.zeros(1, 3, 32, 64, dtype=torch.uint8)
+    background[:, 0] = 255  # a red wallpaper
+    base = dict(composite_prob=1.0, frame_aspects=(-1.0,), portrait_height=(0.5, 0.5),
+                colour_match=(0.0, 0.0), brightness=(1.0, 1.0), contrast=(1.0, 1.0),
+                saturation=(1.0, 1.0), channel_gain=0.0, gamma=(1.0, 1.0), **QUIET)  # fmt: skip
+    means = {}
+    for prob in (0.0, 1.0):
+        cfg = AugmentConfig(background_hue_prob=prob, **base)
+        rng = np.random.default_rng(1)
+        cuts = np.zeros((1, 4), bool)
+        image, alpha, _ = render(image_t, alpha_t, background, (64, 112), rng, cfg, False, cuts)
+        means[prob] = image[0][:, alpha[0, 0] == 0].mean(1)  # the background's mean colour
+    assert means[0.0][0] > 0.95 and means[0.0][1:].max() < 0.05  # red as given
+    assert means[1.0][0] < 0.9 and means[1.0][1:].max() > 0.1  # turned away from red

@@ -13,7 +13,9 @@ torso running off the bottom, a shoulder off a side, a head off the top) is alwa
 beyond the frame's edge, so no straight cut shows inside the frame; the cut-out's edge colours
 are re-estimated from the person (no fringe of the old background); most backgrounds are
 person-free crops of the training photos themselves (real rooms and streets), the rest
-wallpapers; blur is rare and falls on the background, the person or the whole frame alike.
+wallpapers; blur is rare and falls on the background, the person or the whole frame alike;
+backgrounds can have their hue turned (``background_hue_prob``), so warm, skin-like colour
+fields appear behind people too.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class AugmentConfig:
     colour_match: tuple[float, float] = (0.0, 0.35)
     background_blur_prob: float = 0.15
     person_blur_prob: float = 0.1
+    # Composite backgrounds with their hue turned at random (warm, skin-like colour fields
+    # behind the person, so colour alone never means person); 0 leaves them as they are.
+    background_hue_prob: float = 0.0
     defringe_sigma: float = 2.0  # canvas pixels: reach of the edge-colour estimate
     brightness: tuple[float, float] = (0.65, 1.35)
     contrast: tuple[float, float] = (0.7, 1.3)
@@ -288,6 +293,18 @@ def _background_views(source, count, X, Y, frame_aspect, rng):
     )
 
 
+def rotate_hue(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """RGB images (N,3,H,W in [0, 1]) with their hue turned by ``degrees`` (N) about the grey
+    axis: greys stay grey, brightness is kept, a turn of 120 degrees sends red to green."""
+    theta = degrees.to(x.dtype) * (math.pi / 180.0)
+    c, s = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
+    k = torch.full((3,), 1 / math.sqrt(3.0), dtype=x.dtype, device=x.device)
+    cross = torch.tensor([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], dtype=x.dtype, device=x.device)
+    eye = torch.eye(3, dtype=x.dtype, device=x.device)
+    rot = c * eye + s * cross * k[0] + (1 - c) * torch.outer(k, k)  # Rodrigues, N x 3 x 3
+    return torch.einsum("nij,njhw->nihw", rot, x).clamp(0, 1)
+
+
 def defringe(fg: torch.Tensor, alpha: torch.Tensor, sigma: float) -> torch.Tensor:
     """Foreground colours with the soft band's colours re-estimated from the confident person
     nearby (a normalised blur), so a cut-out carries no fringe of its old background."""
@@ -311,6 +328,14 @@ def _composite(fg, alpha, wallpapers, scenes, composite, X, Y, frame_aspect, rng
         if len(where):
             w = torch.from_numpy(where).to(device)
             bg[w] = _background_views(source, len(where), Xs[w], Ys[w], fas[w], rng)
+    # Drawn only when asked for, so the random stream of older configs is unchanged.
+    turn = (
+        np.flatnonzero(rng.random(k) < cfg.background_hue_prob) if cfg.background_hue_prob else []
+    )
+    if len(turn):
+        w = torch.from_numpy(turn).to(device)
+        degrees = torch.from_numpy(rng.uniform(30.0, 330.0, len(turn))).to(device)
+        bg[w] = rotate_hue(bg[w], degrees)
     a = alpha[sel]
     person = defringe(fg[sel], a, cfg.defringe_sigma)
     for j in range(k):
