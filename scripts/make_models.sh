@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the shipped models from a training checkpoint (the command models/MODEL_CARD.md quotes):
 #   scripts/make_models.sh runs/finetune/final.pt [../shared/data] [OUT_DIR]
-# OUT_DIR (default models) lets a candidate be built and evaluated beside the shipped models.
+# OUT_DIR (default models) lets a candidate be built and evaluated beside the shipped models;
+# the intermediate ONNX files go to .cache/export (the path the TFLite commands read), or to
+# .cache/export/<OUT_DIR's name> for a candidate.
 # mmnet-256.onnx: 256x256 fp32 with exact graph rewrites (quality model). Its int8 fused form
 #   would be 1.8x faster at the same SAD and IoU but flickers 17% more on still scenes
 #   (docs/eval/fused-int8): the quality model keeps float.
@@ -12,7 +14,8 @@ set -euo pipefail
 checkpoint=${1:?usage: scripts/make_models.sh CHECKPOINT [DATA] [OUT_DIR]}
 data=${2:-../shared/data}
 out=${3:-models}
-work=.cache/export/$(basename "$out")
+work=.cache/export
+[ "$out" = models ] || work=$work/$(basename "$out")
 mkdir -p "$work" "$out"
 python scripts/export_onnx.py "$checkpoint" --size 256x256 --out "$work/mmnet-256-plain.onnx" \
     --name mmnet-256 --weights "$out/mmnet.pt"

@@ -115,6 +115,13 @@ def test_backgrounds_leave_out_the_evaluation_packages(tmp_path):
 QUIET = dict(noise_prob=0, jpeg_prob=0, blur_prob=0, lowres_prob=0)
 
 
+def _floating_head():
+    """One grey 64x48 photo whose person (a 24x20 block) touches none of its sides."""
+    alphas = np.zeros((1, 64, 48), np.uint8)
+    alphas[0, 16:40, 14:34] = 255
+    return _tensors(np.full((1, 64, 48, 3), 200, np.uint8), alphas)
+
+
 def _tensors(images: np.ndarray, alphas: np.ndarray):
     import torch
 
@@ -189,10 +196,7 @@ def test_composites_keep_background_beyond_sides_that_cut_nothing(tmp_path):
     from vcam.training.augment import AugmentConfig, render
 
     # A head floating in the photo: no side cuts it, so the small paste has background around.
-    alphas = np.zeros((1, 64, 48), np.uint8)
-    alphas[0, 16:40, 14:34] = 255
-    images = np.full((1, 64, 48, 3), 200, np.uint8)
-    image_t, alpha_t = _tensors(images, alphas)
+    image_t, alpha_t = _floating_head()
     background = torch.zeros(1, 3, 32, 64, dtype=torch.uint8)
     cfg = AugmentConfig(
         composite_prob=1.0, frame_aspects=(-1.0,), portrait_height=(0.5, 0.5), **QUIET
@@ -246,10 +250,7 @@ def test_composites_turn_the_background_hue_when_asked():
     torch = pytest.importorskip("torch")
     from vcam.training.augment import AugmentConfig, render
 
-    alphas = np.zeros((1, 64, 48), np.uint8)
-    alphas[0, 16:40, 14:34] = 255
-    images = np.full((1, 64, 48, 3), 200, np.uint8)
-    image_t, alpha_t = _tensors(images, alphas)
+    image_t, alpha_t = _floating_head()
     background = torch.zeros(1, 3, 32, 64, dtype=torch.uint8)
     background[:, 0] = 255  # a red wallpaper
     base = dict(composite_prob=1.0, frame_aspects=(-1.0,), portrait_height=(0.5, 0.5),
