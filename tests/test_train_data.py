@@ -220,6 +220,7 @@ def test_defringe_replaces_the_band_colour_with_the_persons():
     out = defringe(fg, alpha, 2.0)
     assert torch.allclose(out[0, :, 7, 10:22], torch.tensor([1.0, 0.0, 0.0])[:, None], atol=1e-3)
     assert torch.equal(out[..., 8:24, 8:24], fg[..., 8:24, 8:24])  # the person itself unchanged
+    assert torch.equal(defringe(fg, alpha, 0.0), fg)  # sigma 0: defringing off (an ablation)
 
 
 def test_jpeg_keeps_colours():

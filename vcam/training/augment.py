@@ -307,7 +307,10 @@ def rotate_hue(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
 
 def defringe(fg: torch.Tensor, alpha: torch.Tensor, sigma: float) -> torch.Tensor:
     """Foreground colours with the soft band's colours re-estimated from the confident person
-    nearby (a normalised blur), so a cut-out carries no fringe of its old background."""
+    nearby (a normalised blur), so a cut-out carries no fringe of its old background;
+    ``sigma`` 0 leaves the colours as they are."""
+    if sigma <= 0:
+        return fg
     inner = (alpha > 0.95).float()
     weight = _gaussian_blur(inner, sigma)
     spread = _gaussian_blur(fg * inner, sigma) / weight.clamp_min(1e-4)
