@@ -234,3 +234,13 @@ def test_a_time_budget_drives_the_schedules_and_survives_a_resume(tmp_path):
     resumed.resume(tmp_path / "run" / "last.pt")
     assert resumed.trained_seconds == trainer.trained_seconds
     assert resumed.lr_at(step) == trainer.lr_at(step)
+
+
+def test_a_pause_is_not_counted_against_the_time_budget(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, max_minutes=10.0))
+    counted = [trainer.counted_seconds(s) for s in (2.0, 2.2, 1.8, 2.0)]
+    assert counted == [2.0, 2.2, 1.8, 2.0]  # ordinary steps count in full
+    assert trainer.counted_seconds(25.0) == 25.0  # slow (a checkpoint, a busy machine): counted
+    typical = trainer._typical_step
+    assert trainer.counted_seconds(900.0) == pytest.approx(typical)  # SIGSTOP for 15 minutes
+    assert trainer.counted_seconds(2.0) == 2.0  # and training goes on as before

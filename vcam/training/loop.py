@@ -6,7 +6,9 @@ A run is a campaign: it resumes from ``last.pt`` by itself, saves at least every
 ``checkpoint_minutes`` (atomically, so a kill at any moment loses minutes, not the run), logs
 progress with an ETA, can train most steps at small input sizes and the end at the shipped ones
 (``size_schedule``), and keeps an exponential moving average of the weights (``ema.pt`` beside
-the raw weights in each checkpoint)."""
+the raw weights in each checkpoint). To time something on the same machine, pause a run with
+``kill -STOP PID`` and go on with ``kill -CONT PID``: the pause is not counted against
+``max_minutes``."""
 
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ from vcam.training.data import (
 from vcam.training.losses import LossWeights, mmnet_loss
 
 log = logging.getLogger(__name__)
+
+# A step that takes this long and ten times the usual is a pause, not training time.
+PAUSE_SECONDS = 30.0
 
 
 @dataclass
@@ -270,6 +275,7 @@ class Trainer:
         self.step = 0
         self.history: list[dict] = []
         self.best_iou = -1.0
+        self._typical_step = 0.0  # running mean of a step's wall time (pause detection)
 
     # -- schedule
 
@@ -278,6 +284,17 @@ class Trainer:
         if not self.cfg.max_minutes:
             return 0.0
         return min(1.0, self.trained_seconds / (60 * self.cfg.max_minutes))
+
+    def counted_seconds(self, seconds: float) -> float:
+        """The part of one step's wall time that counts against the time budget: a step far
+        longer than the usual (the process stopped with SIGSTOP while something is timed, or
+        the machine suspended) counts as a usual one, so a pause costs no training."""
+        typical = self._typical_step
+        if typical and seconds > max(PAUSE_SECONDS, 10 * typical):
+            log.info("paused for %.0f s: not counted against the time budget", seconds - typical)
+            return typical
+        self._typical_step = seconds if not typical else 0.9 * typical + 0.1 * seconds
+        return seconds
 
     def lr_at(self, step: int) -> float:
         cfg = self.cfg
@@ -537,7 +554,7 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 now = time.monotonic()
-                self.trained_seconds += now - step_end
+                self.trained_seconds += self.counted_seconds(now - step_end)
                 step_end = now
                 if self.cfg.max_minutes and self.time_share() >= 1.0:
                     log.info("time budget of %.1f min reached at step %d: finishing",
