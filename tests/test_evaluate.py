@@ -88,6 +88,8 @@ def test_evaluate_model_perfect_and_empty_predictions(data):
     lost = sum(empty["errors_by_distance"]["lost"])
     assert lost == pytest.approx(np.mean([np.mean(g > 0.5) for g in gts]))
     assert sum(empty["errors_by_distance"]["kept"]) == 0.0
+    assert sum(empty["errors_by_height"]["lost"]) == pytest.approx(lost)
+    assert empty["errors_by_height"]["kept"] == [0.0] * 4
     with pytest.raises(ValueError, match="at the image's size"):
         evaluate_model(lambda image: np.zeros((8, 8), np.float32), pairs)
     with pytest.raises(ValueError, match="unknown metrics"):
@@ -227,7 +229,8 @@ def test_evaluate_script_end_to_end(data, tmp_path, untrained_model):
     assert all(shift[k] >= 0 for k in ("shift_1px", "shift_3px", "jpeg_80"))
     table = (out / "results.md").read_text()
     # shen-test three times: all photos, without the duplicates, where the errors are
-    assert table.count("| untrained |") == 8 and "Where the errors are" in table
+    assert table.count("| untrained |") == 9 and "Where the errors are" in table
+    assert "quarter of the image height" in table
     assert table.index("Real photos") < table.index("Real video") < table.index("Diagnostics")
     if peers:
         peer_row = next(r for r in rows if r["model"] == "mediapipe-selfie-general")

@@ -212,3 +212,16 @@ def test_errors_by_distance_by_hand():
     assert perfect == {"kept": [0.0] * 4, "lost": [0.0] * 4}
     everything = M.errors_by_distance(np.ones_like(gt), np.zeros_like(gt))
     assert sum(everything["kept"]) == pytest.approx(1.0) and everything["kept"][3] == 1.0
+
+
+def test_errors_by_height_by_hand():
+    gt = np.zeros((800, 400), np.float32)
+    gt[100:800, 100:300] = 1.0  # a torso down to the bottom of the frame
+    pred = gt.copy()
+    pred[700:800, 0:100] = 1.0  # background kept in the bottom-left corner (the bottom quarter)
+    pred[150:160, 150:250] = 0.0  # a hole in the top quarter
+    where = M.errors_by_height(pred, gt)
+    n = gt.size
+    assert where["kept"] == pytest.approx([0.0, 0.0, 0.0, 100 * 100 / n])
+    assert where["lost"] == pytest.approx([10 * 100 / n, 0.0, 0.0, 0.0])
+    assert M.errors_by_height(gt, gt) == {"kept": [0.0] * 4, "lost": [0.0] * 4}

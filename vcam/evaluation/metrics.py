@@ -23,7 +23,9 @@ With no trimap here every metric covers the whole image.
 Where the errors are (``errors_by_distance``): the pixels of ``alpha > 0.5`` that are wrong,
 as shares of all pixels, split into background kept and person lost and by their distance from
 the true boundary (:data:`DISTANCE_BANDS`, fractions of the image height: at the edge, near it,
-a mid-scale bulge or dent, far away).
+a mid-scale bulge or dent, far away); ``errors_by_height`` splits the same errors by
+quarters of the image height, top to bottom (a "the bottom of the frame is person" habit shows
+as background kept in the lower quarters).
 
 Temporal, between consecutive video frames:
 
@@ -106,6 +108,26 @@ def errors_by_distance(pred: np.ndarray, gt: np.ndarray) -> dict[str, list[float
             for lo, hi in zip(edges[:-1], edges[1:], strict=True)
         ]
     return out
+
+
+# Horizontal strips of ``errors_by_height``, top to bottom.
+HEIGHT_PARTS = 4
+
+
+def errors_by_height(pred: np.ndarray, gt: np.ndarray) -> dict[str, list[float]]:
+    """Shares of all pixels that are background kept (``"kept"``) and person lost (``"lost"``)
+    at ``alpha > 0.5``, one per quarter of the image height from the top: each list sums to
+    that error's share."""
+    pred, gt = _pair(pred, gt)
+    p, g = pred > 0.5, gt > 0.5
+    rows = np.linspace(0, gt.shape[0], HEIGHT_PARTS + 1).round().astype(int)
+    return {
+        name: [
+            float(np.count_nonzero(wrong[top:bottom]) / gt.size)
+            for top, bottom in zip(rows[:-1], rows[1:], strict=True)
+        ]
+        for name, wrong in (("kept", p & ~g), ("lost", g & ~p))
+    }
 
 
 @cache

@@ -19,11 +19,13 @@ import numpy as np
 from vcam.evaluation.datasets import Clip, DatasetError, Pair, read_pair
 from vcam.evaluation.metrics import (
     DISTANCE_BANDS,
+    HEIGHT_PARTS,
     METRIC_NAMES,
     METRICS,
     alpha_change,
     dtssd,
     errors_by_distance,
+    errors_by_height,
 )
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -69,7 +71,8 @@ def evaluate_model(
 
     Returns ``{"count", "metrics": {name: mean}, "ms_per_frame" (median), "worst_iou",
     "errors_by_distance"}``; when IoU is measured, ``worst_iou`` lists the five lowest-IoU
-    images and ``errors_by_distance`` the mean shares of :func:`errors_by_distance`. With
+    images, ``errors_by_distance`` and ``errors_by_height`` the mean shares of
+    :func:`errors_by_distance` and :func:`errors_by_height`. With
     ``exclude`` (image names), also ``"metrics_excluding"``: the means without those images.
     """
     pairs = list(dataset)[:limit] if limit else list(dataset)
@@ -81,6 +84,7 @@ def evaluate_model(
     values: dict[str, list[float]] = {name: [] for name in metrics}
     times = []
     where: dict[str, list[list[float]]] = {"kept": [], "lost": []}
+    rows_where: dict[str, list[list[float]]] = {"kept": [], "lost": []}
     for pair in pairs:
         image, gt = read_pair(pair)
         alpha, elapsed = _prediction(predict_fn, image, pair)
@@ -90,6 +94,8 @@ def evaluate_model(
         if "iou" in values:
             for name, shares in errors_by_distance(alpha, gt).items():
                 where[name].append(shares)
+            for name, shares in errors_by_height(alpha, gt).items():
+                rows_where[name].append(shares)
     result = {
         "count": len(pairs),
         "metrics": {name: float(np.mean(v)) for name, v in values.items()},
@@ -106,6 +112,9 @@ def evaluate_model(
         result["worst_iou"] = [[pairs[i].name, round(values["iou"][i], 4)] for i in order]
         result["errors_by_distance"] = {
             name: np.mean(shares, axis=0).tolist() for name, shares in where.items()
+        }
+        result["errors_by_height"] = {
+            name: np.mean(shares, axis=0).tolist() for name, shares in rows_where.items()
         }
     return result
 
@@ -235,6 +244,16 @@ def _errors_by_distance_table(rows: Sequence[dict]) -> str:
     return _simple_table(header, lines)
 
 
+def _errors_by_height_table(rows: Sequence[dict]) -> str:
+    names = [f"{i + 1}/{HEIGHT_PARTS}" for i in range(HEIGHT_PARTS)]
+    header = ["Model"] + [f"kept {n}" for n in names] + [f"lost {n}" for n in names]
+    lines = []
+    for row in rows:
+        where = row["errors_by_height"]
+        lines.append([row["model"]] + [f"{v * 100:.2f}" for v in where["kept"] + where["lost"]])
+    return _simple_table(header, lines)
+
+
 def markdown_report(rows: Sequence[dict]) -> str:
     """The results as Markdown: real footage first (photos, video, shortcut probes), then the
     composite diagnostics."""
@@ -255,6 +274,11 @@ def markdown_report(rows: Sequence[dict]) -> str:
                 "Where the errors are: wrong pixels at alpha 0.5 as % of all pixels, background "
                 "kept and person lost, by distance from the true boundary (% of the image "
                 "height):\n\n" + _errors_by_distance_table(shen)
+            )
+        if all("errors_by_height" in r for r in shen):
+            parts.append(
+                "The same errors by quarter of the image height, top (1/4) to bottom (4/4):\n\n"
+                + _errors_by_height_table(shen)
             )
     if "talking-heads" in by_set:
         parts.append(
