@@ -191,6 +191,73 @@ def test_composites_never_show_a_cut_edge_inside_the_frame():
                     assert bool(inside[-1].all())
 
 
+def test_real_views_can_keep_every_cut_side_outside_the_frame():
+    pytest.importorskip("torch")
+    from vcam.training.augment import AugmentConfig, _real_geometry, cover_cut_sides
+
+    rng = np.random.default_rng(7)
+    n, src_aspect = 600, 0.75  # 3:4 portraits in 16:9, 4:3 and their own frames, flipped or not
+    fa = rng.choice([16 / 9, 4 / 3, src_aspect], n)
+    M, t = _real_geometry(n, fa, src_aspect, False, rng, AugmentConfig())
+    flip = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    M[:, 0, :] *= flip[:, None]
+    t[:, 0] *= flip
+    cuts = rng.random((n, 4)) < 0.6
+
+    def corners(M):
+        xy = np.array([[x, y] for x in (-1, 1) for y in (-1, 1)], float)
+        pts = np.einsum("nij,nkj->nki", M, xy[None] * np.stack([fa, np.ones(n)], -1)[:, None])
+        return pts + t[:, None, :]
+
+    def beyond(p):  # N,4 bool: some frame corner lies beyond the left, right, top, bottom side
+        x, y = p[..., 0], p[..., 1]
+        return np.stack([(x < -src_aspect - 1e-9).any(1), (x > src_aspect + 1e-9).any(1),
+                         (y < -1 - 1e-9).any(1), (y > 1 + 1e-9).any(1)], 1)  # fmt: skip
+
+    before = beyond(corners(M)) & cuts
+    assert before.any()  # zoomed out or rotated views do reach past cut sides
+    covered = cover_cut_sides(M, t, fa, src_aspect, cuts)
+    assert not (beyond(corners(covered)) & cuts).any()
+    untouched = ~before.any(1)
+    assert np.allclose(covered[untouched], M[untouched])  # views already inside stay as drawn
+
+
+def test_real_views_with_cut_sides_covered_show_no_mirror_image():
+    torch = pytest.importorskip("torch")
+    from vcam.training.augment import AugmentConfig, render
+    from vcam.training.data import cut_sides
+
+    # The person fills the photo (every side cuts it); red rises to the right, green downwards,
+    # so a mirrored strip shows as a fold: a row along which red or green turns back.
+    ramp = np.arange(48, dtype=np.uint8) * 5
+    images = np.zeros((1, 64, 48, 3), np.uint8)
+    images[0, :, :, 0] = ramp[None, :]
+    images[0, :, :, 1] = (np.arange(64, dtype=np.uint8) * 4)[:, None]
+    alphas = np.full((1, 64, 48), 255, np.uint8)
+    image_t, alpha_t = _tensors(images, alphas)
+    plain = dict(brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), channel_gain=0,
+                 gamma=(1, 1), **QUIET)  # fmt: skip
+    base = AugmentConfig(composite_prob=0.0, frame_aspects=(16 / 9,), rotate_deg=15, **plain)
+    backgrounds = torch.zeros(1, 3, 36, 64, dtype=torch.uint8)
+
+    def folds(cfg) -> int:
+        rng, count = np.random.default_rng(5), 0
+        for _ in range(30):
+            image, _, mask = render(
+                image_t, alpha_t, backgrounds, (64, 112), rng, cfg, False, cut_sides(alphas)
+            )
+            rows = mask[0, 0].any(1).nonzero().flatten()
+            cols = mask[0, 0].any(0).nonzero().flatten()
+            frame = image[0, :2, rows[1] : rows[-1], cols[1] : cols[-1]] * 255
+            steps = frame[:, 2:-2].diff(dim=2)  # along each row, away from the frame's edge
+            turns = (steps.amax(dim=2) > 1.0) & (steps.amin(dim=2) < -1.0)
+            count += int(turns.any())
+        return count
+
+    assert folds(base) > 0  # zoomed out or rotated views mirror the person beyond cut sides
+    assert folds(replace(base, cover_cut_sides=True)) == 0
+
+
 def test_composites_keep_background_beyond_sides_that_cut_nothing(tmp_path):
     torch = pytest.importorskip("torch")
     from vcam.training.augment import AugmentConfig, render

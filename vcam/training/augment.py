@@ -55,6 +55,10 @@ class AugmentConfig:
     # behind the person, so colour alone never means person); 0 leaves them as they are.
     background_hue_prob: float = 0.0
     defringe_sigma: float = 2.0  # canvas pixels: reach of the edge-colour estimate
+    # Real photos: zoom a view in (about the frame's centre) until no frame corner lies beyond a
+    # photo side that cuts the person, where the mirror would show a second, reflected torso
+    # (wider shoulders, person in the bottom corners); off keeps older configs' views.
+    cover_cut_sides: bool = False
     brightness: tuple[float, float] = (0.65, 1.35)
     contrast: tuple[float, float] = (0.7, 1.3)
     saturation: tuple[float, float] = (0.6, 1.4)
@@ -172,6 +176,30 @@ def _real_geometry(n, fa, src_aspect, fullbody, rng, cfg):
     return M, t
 
 
+def cover_cut_sides(
+    M: np.ndarray, t: np.ndarray, fa: np.ndarray, src_aspect: float, cuts: np.ndarray
+) -> np.ndarray:
+    """``M`` (N,2,2) scaled down (the view zoomed in about the frame's centre, which maps to
+    ``t``) until the frame's corners (X in [-fa, fa], Y in [-1, 1]) land inside every photo side
+    that ``cuts`` (N,4 bool: left, right, top, bottom) marks as cutting the person."""
+    ones = np.ones_like(fa)
+    corners = np.stack([np.stack([x * fa, y * ones], -1) for x in (-1, 1) for y in (-1, 1)], 1)
+    d = np.einsum("nij,nkj->nki", M, corners)  # corner offsets from the centre, source units
+    dx, dy = d[..., 0], d[..., 1]
+    tx, ty = t[:, 0, None], t[:, 1, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.stack(
+            [
+                np.where(cuts[:, 0, None] & (dx < 0), dx / (-src_aspect - tx), 1.0),
+                np.where(cuts[:, 1, None] & (dx > 0), dx / (src_aspect - tx), 1.0),
+                np.where(cuts[:, 2, None] & (dy < 0), dy / (-1.0 - ty), 1.0),
+                np.where(cuts[:, 3, None] & (dy > 0), dy / (1.0 - ty), 1.0),
+            ]
+        )
+    k = np.maximum(1.0, need.max(axis=(0, 2)))
+    return M / k[:, None, None]
+
+
 def _composite_geometry(n, fa, src_aspect, fullbody, cuts, flip, rng, cfg):
     """Affine (M, t) of composites: the photo at height ``hp`` (photo half-height / frame
     half-height) with every side that cuts the person at or beyond the frame's edge."""
@@ -243,6 +271,10 @@ def render(
     t = np.where(composite[:, None], t_comp, t_real)
     M[:, 0, :] *= flip[:, None]
     t[:, 0] *= flip
+
+    real = ~composite
+    if cfg.cover_cut_sides and real.any():
+        M[real] = cover_cut_sides(M[real], t[real], fa[real], src_aspect, cuts[real])
 
     Mt = torch.from_numpy(M).float().to(device)
     tt = torch.from_numpy(t).float().to(device)
