@@ -232,26 +232,20 @@ def _without_duplicates_table(rows: Sequence[dict]) -> str:
     return _simple_table(header, lines)
 
 
-def _errors_by_distance_table(rows: Sequence[dict]) -> str:
+def _errors_table(rows: Sequence[dict], key: str, names: Sequence[str]) -> str:
+    """Background kept and person lost per band (``names``) of ``row[key]``, % of all pixels."""
+    header = ["Model"] + [f"kept {n}" for n in names] + [f"lost {n}" for n in names]
+    lines = []
+    for row in rows:
+        where = row[key]
+        lines.append([row["model"]] + [f"{v * 100:.2f}" for v in where["kept"] + where["lost"]])
+    return _simple_table(header, lines)
+
+
+def _distance_names() -> list[str]:
     bands = [0.0, *DISTANCE_BANDS]
     names = [f"{lo * 100:g}-{hi * 100:g}%" for lo, hi in zip(bands, bands[1:], strict=False)]
-    names.append(f"> {DISTANCE_BANDS[-1] * 100:g}%")
-    header = ["Model"] + [f"kept {n}" for n in names] + [f"lost {n}" for n in names]
-    lines = []
-    for row in rows:
-        where = row["errors_by_distance"]
-        lines.append([row["model"]] + [f"{v * 100:.2f}" for v in where["kept"] + where["lost"]])
-    return _simple_table(header, lines)
-
-
-def _errors_by_height_table(rows: Sequence[dict]) -> str:
-    names = [f"{i + 1}/{HEIGHT_PARTS}" for i in range(HEIGHT_PARTS)]
-    header = ["Model"] + [f"kept {n}" for n in names] + [f"lost {n}" for n in names]
-    lines = []
-    for row in rows:
-        where = row["errors_by_height"]
-        lines.append([row["model"]] + [f"{v * 100:.2f}" for v in where["kept"] + where["lost"]])
-    return _simple_table(header, lines)
+    return [*names, f"> {DISTANCE_BANDS[-1] * 100:g}%"]
 
 
 def markdown_report(rows: Sequence[dict]) -> str:
@@ -273,12 +267,16 @@ def markdown_report(rows: Sequence[dict]) -> str:
             parts.append(
                 "Where the errors are: wrong pixels at alpha 0.5 as % of all pixels, background "
                 "kept and person lost, by distance from the true boundary (% of the image "
-                "height):\n\n" + _errors_by_distance_table(shen)
+                "height):\n\n" + _errors_table(shen, "errors_by_distance", _distance_names())
             )
         if all("errors_by_height" in r for r in shen):
             parts.append(
                 "The same errors by quarter of the image height, top (1/4) to bottom (4/4):\n\n"
-                + _errors_by_height_table(shen)
+                + _errors_table(
+                    shen,
+                    "errors_by_height",
+                    [f"{i + 1}/{HEIGHT_PARTS}" for i in range(HEIGHT_PARTS)],
+                )
             )
     if "talking-heads" in by_set:
         parts.append(
