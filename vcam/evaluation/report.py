@@ -29,6 +29,9 @@ from vcam.evaluation.metrics import (
 )
 
 Predictor = Callable[[np.ndarray], np.ndarray]
+
+# Where the errors are: result keys and the per-image splits they average.
+ERROR_BREAKDOWNS = {"errors_by_distance": errors_by_distance, "errors_by_height": errors_by_height}
 CLIP_METRICS = ("sad", "mse", "mad", "iou")  # the cheap ones, over every clip frame
 FLICKER_NAMES = ("flicker", "dtssd")
 
@@ -83,8 +86,9 @@ def evaluate_model(
         raise ValueError(f"unknown metrics {sorted(unknown)}: use some of {METRIC_NAMES}")
     values: dict[str, list[float]] = {name: [] for name in metrics}
     times = []
-    where: dict[str, list[list[float]]] = {"kept": [], "lost": []}
-    rows_where: dict[str, list[list[float]]] = {"kept": [], "lost": []}
+    where: dict[str, dict[str, list[list[float]]]] = {
+        key: {"kept": [], "lost": []} for key in ERROR_BREAKDOWNS
+    }
     for pair in pairs:
         image, gt = read_pair(pair)
         alpha, elapsed = _prediction(predict_fn, image, pair)
@@ -92,10 +96,9 @@ def evaluate_model(
         for name in metrics:
             values[name].append(METRICS[name](alpha, gt))
         if "iou" in values:
-            for name, shares in errors_by_distance(alpha, gt).items():
-                where[name].append(shares)
-            for name, shares in errors_by_height(alpha, gt).items():
-                rows_where[name].append(shares)
+            for key, breakdown in ERROR_BREAKDOWNS.items():
+                for name, shares in breakdown(alpha, gt).items():
+                    where[key][name].append(shares)
     result = {
         "count": len(pairs),
         "metrics": {name: float(np.mean(v)) for name, v in values.items()},
@@ -110,12 +113,8 @@ def evaluate_model(
     if "iou" in values:
         order = np.argsort(values["iou"])[:5]
         result["worst_iou"] = [[pairs[i].name, round(values["iou"][i], 4)] for i in order]
-        result["errors_by_distance"] = {
-            name: np.mean(shares, axis=0).tolist() for name, shares in where.items()
-        }
-        result["errors_by_height"] = {
-            name: np.mean(shares, axis=0).tolist() for name, shares in rows_where.items()
-        }
+        for key, lists in where.items():
+            result[key] = {name: np.mean(shares, axis=0).tolist() for name, shares in lists.items()}
     return result
 
 
