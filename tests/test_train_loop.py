@@ -244,3 +244,47 @@ def test_a_pause_is_not_counted_against_the_time_budget(tmp_path):
     typical = trainer._typical_step
     assert trainer.counted_seconds(900.0) == pytest.approx(typical)  # SIGSTOP for 15 minutes
     assert trainer.counted_seconds(2.0) == 2.0  # and training goes on as before
+
+
+def test_a_soup_averages_two_runs_from_one_start_and_recomputes_batchnorm(tmp_path):
+    from vcam.training.soup import average_states, soup
+
+    start = Trainer(tiny_config(tmp_path / "start", epochs=1)).fit()
+    finals = [
+        Trainer(
+            tiny_config(tmp_path / name, epochs=1, seed=seed, init=str(start), ema_decay=0.9)
+        ).fit()
+        for name, seed in (("a", 1), ("b", 2))
+    ]
+    states = [torch.load(p, map_location="cpu", weights_only=False)["ema"] for p in finals]
+    out = soup(finals, tmp_path / "soup")
+    result = torch.load(out, map_location="cpu", weights_only=False)
+    for weights in (result["model"], result["ema"]):
+        mean = (states[0]["final.weight"] + states[1]["final.weight"]) / 2
+        assert torch.allclose(weights["final.weight"], mean, atol=1e-6)
+        assert not torch.allclose(weights["final.weight"], states[0]["final.weight"])
+        key = "init_block.1.running_var"
+        averaged = (states[0][key] + states[1][key]) / 2
+        assert not torch.allclose(weights[key], averaged, atol=1e-6)  # recomputed, not averaged
+    record = result["history"][-1]
+    assert record["final"] and record["soup"] == [str(p) for p in finals]
+    assert 0.0 <= record["val_iou"] <= 1.0
+    with pytest.raises(ValueError, match="different architectures"):
+        average_states([MMNet(0.5).state_dict(), MMNet(1.0).state_dict()])
+
+
+def test_the_soup_script_rejects_missing_or_too_few_checkpoints(tmp_path):
+    script = str(ROOT / "scripts/average_checkpoints.py")
+    one = tmp_path / "one.pt"
+    one.write_bytes(b"")
+    for args, says in (
+        ([str(tmp_path / "missing.pt"), str(one)], "no such checkpoint"),
+        ([str(one)], "at least two"),
+    ):
+        done = subprocess.run(
+            [sys.executable, script, *args, "--run-dir", str(tmp_path / "soup")],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 2 and done.stderr.strip().startswith("error:")
+        assert says in done.stderr and "\n" not in done.stderr.strip()
