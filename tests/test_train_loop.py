@@ -273,13 +273,17 @@ def test_a_soup_averages_two_runs_from_one_start_and_recomputes_batchnorm(tmp_pa
         average_states([MMNet(0.5).state_dict(), MMNet(1.0).state_dict()])
 
 
-def test_the_soup_script_rejects_missing_or_too_few_checkpoints(tmp_path):
+def test_the_soup_script_rejects_missing_unreadable_or_too_few_checkpoints(tmp_path):
     script = str(ROOT / "scripts/average_checkpoints.py")
     one = tmp_path / "one.pt"
     one.write_bytes(b"")
+    weights_only = tmp_path / "weights.pt"
+    torch.save({"ema": MMNet(0.5).state_dict()}, weights_only)
     for args, says in (
         ([str(tmp_path / "missing.pt"), str(one)], "no such checkpoint"),
         ([str(one)], "at least two"),
+        ([str(one), str(weights_only)], "not a readable checkpoint"),
+        ([str(weights_only), str(weights_only)], "not a training checkpoint"),
     ):
         done = subprocess.run(
             [sys.executable, script, *args, "--run-dir", str(tmp_path / "soup")],

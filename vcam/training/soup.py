@@ -36,13 +36,25 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     return out
 
 
+def _load(path: Path) -> dict:
+    """A training checkpoint (``model`` and ``config`` at least), or a ValueError that says
+    which file is not one."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated, not a torch file, unpicklable
+        raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ValueError(f"{path}: not a training checkpoint (use a run's final.pt)")
+    return state
+
+
 def soup(checkpoints: list[Path], run_dir: Path, **overrides) -> Path:
     """Average the weights (the moving average where a run kept one) of ``checkpoints``,
     recompute BatchNorm statistics, validate, and write ``run_dir/final.pt``.
 
     The run's settings (data, sizes, validation split, recalibration count) are the first
     checkpoint's; ``overrides`` replace some of them (tests use smaller ones)."""
-    states = [torch.load(p, map_location="cpu", weights_only=False) for p in checkpoints]
+    states = [_load(p) for p in checkpoints]
     weights = average_states([s.get("ema", s["model"]) for s in states])
     values = {**states[0]["config"], "run_dir": str(run_dir), "init": "", **overrides}
     trainer = Trainer(TrainConfig.from_dict(values))
