@@ -53,7 +53,7 @@ def soup(checkpoints: list[Path], run_dir: Path, **overrides) -> Path:
     recompute BatchNorm statistics, validate, and write ``run_dir/final.pt``.
 
     The run's settings (data, sizes, validation split, recalibration count) are the first
-    checkpoint's; ``overrides`` replace some of them (tests use smaller ones)."""
+    checkpoint's; ``overrides`` replace some of them (the script sets the thread count)."""
     states = [_load(p) for p in checkpoints]
     weights = average_states([s.get("ema", s["model"]) for s in states])
     values = {**states[0]["config"], "run_dir": str(run_dir), "init": "", **overrides}
@@ -62,7 +62,7 @@ def soup(checkpoints: list[Path], run_dir: Path, **overrides) -> Path:
     trainer.recalibrate_bn(trainer.cfg.recalibrate_bn)
     if trainer.ema is not None:
         trainer.ema.load_state_dict(trainer.net.state_dict())
-    trainer.step = max(s["step"] for s in states)
+    trainer.step = max(s.get("step", 0) for s in states)
     trainer.trained_seconds = sum(s.get("trained_seconds", 0.0) for s in states)
     record = {"final": True, "soup": [str(p) for p in checkpoints], "step": trainer.step}
     record.update(trainer.validate())
