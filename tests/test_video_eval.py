@@ -30,7 +30,9 @@ def test_a_steady_alpha_on_a_still_scene_has_no_flicker_and_no_jumps():
     alpha = np.zeros((48, 64), np.float32)
     alpha[:, 20:40] = 1.0
     result = steadiness(frames, [alpha] * 5)
-    assert result == {"flicker": 0.0, "jump_share": 0.0, "jump_frames": 0.0}
+    undecided = result.pop("flicker_uncertain")
+    assert result == {"flicker": 0.0, "jump_share": 0.0, "jump_frames": 0.0, "uncertain": 0.0}
+    assert np.isnan(undecided)  # no flicker to split
 
 
 def test_flicker_counts_alpha_changes_only_where_the_picture_stood_still():
@@ -49,6 +51,20 @@ def test_flicker_counts_alpha_changes_only_where_the_picture_stood_still():
     expected = 0.5 * 200 / (48 * 64 - 2 * 10 * 10)  # mean over still pixels of one change
     assert blinking["flicker"] == pytest.approx(expected, rel=0.15)
     assert blinking["jump_frames"] == 1.0  # every frame pair changed > 0.5% visibly
+    assert blinking["uncertain"] == pytest.approx(2 * 200 / (4 * 48 * 64))  # the 0.5 patch
+    # Every change on a still pixel touches the half-transparent patch in one of the frames.
+    assert blinking["flicker_uncertain"] == pytest.approx(1.0)
+
+
+def test_flicker_of_decided_pixels_is_not_counted_as_undecided():
+    frames = _frames(3)
+    alphas = [np.zeros((48, 64), np.float32) for _ in range(3)]
+    alphas[1][5:15, 5:15] = 1.0  # a hard blink: decided in both frames
+    alphas[2][30:40, 30:40] = 0.3  # a soft patch appears: undecided in the new frame
+    result = steadiness(frames, alphas)
+    hard, soft = 2 * 100 * 1.0, 100 * 0.3
+    assert result["flicker_uncertain"] == pytest.approx(soft / (hard + soft))
+    assert result["uncertain"] == pytest.approx(100 / (48 * 64) / 3)
 
 
 def test_clips_are_read_from_video_files_and_evaluated_per_clip(tmp_path):

@@ -186,7 +186,8 @@ def _simple_table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
 def _real_video_table(rows: Sequence[dict]) -> str:
     clips = sorted({name for row in rows for name in row.get("clips", {})})
     header = ["Model", "Flicker (1e-3), mean"] + [f"{c} (1e-3)" for c in clips]
-    header += ["Jumps > 64 levels (% of pixels)", "Frames with jumps (%)"]
+    header += ["Jumps > 64 levels (% of pixels)", "Frames with jumps (%)",
+               "Undecided pixels (%)", "Flicker from undecided pixels (%)"]  # fmt: skip
     lines = []
     for row in rows:
         m = row["metrics"]
@@ -194,6 +195,9 @@ def _real_video_table(rows: Sequence[dict]) -> str:
         cells += [f"{row['clips'][c]['flicker'] * 1e3:.2f}" if c in row["clips"] else "-"
                   for c in clips]  # fmt: skip
         cells += [f"{m['jump_share'] * 100:.3f}", f"{m['jump_frames'] * 100:.1f}"]
+        cells += [
+            f"{m[k] * 100:.1f}" if k in m else "-" for k in ("uncertain", "flicker_uncertain")
+        ]
         lines.append(cells)
     return _simple_table(header, lines)
 
@@ -281,8 +285,9 @@ def markdown_report(rows: Sequence[dict]) -> str:
         parts.append(
             "## Real video: talking-heads (no labels)\n\n"
             "Flicker: mean alpha change where the grey level changed by less than 2 levels; "
-            "jumps: alpha changes over 64 levels between consecutive frames.\n\n"
-            + _real_video_table(by_set["talking-heads"])
+            "jumps: alpha changes over 64 levels between consecutive frames; undecided: "
+            "alpha between 0.05 and 0.95, and the part of the flicker that comes from "
+            "pixels undecided in either frame.\n\n" + _real_video_table(by_set["talking-heads"])
         )
     if "blur-probe" in by_set:
         parts.append(

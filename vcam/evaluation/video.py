@@ -4,7 +4,11 @@ does not, and how often it jumps visibly.
 ``flicker`` is the mean |alpha(t) - alpha(t-1)| over the pixels whose grey level changed by less
 than ``STILL_LEVELS`` between the two frames (x1000 in reports); ``jump_share`` the mean share of
 pixels whose alpha changed by more than ``JUMP`` (64 grey levels) between consecutive frames;
-``jump_frames`` the share of frames where more than ``JUMP_FRAME_SHARE`` of the pixels did.
+``jump_frames`` the share of frames where more than ``JUMP_FRAME_SHARE`` of the pixels did;
+``uncertain`` the mean share of pixels whose alpha lies strictly between ``UNCERTAIN`` and
+1 - ``UNCERTAIN``, and ``flicker_uncertain`` the part of the flicker (summed over still pixels)
+that comes from pixels uncertain in either frame of the pair: a model that hedges over wide
+areas flickers there.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 STILL_LEVELS = 2.0  # grey levels: a pixel that changed less is "still"
 JUMP = 64 / 255  # a visible alpha change
 JUMP_FRAME_SHARE = 0.005  # a frame "jumps" when more than 0.5% of its pixels do
+UNCERTAIN = 0.05  # alpha within 0.05 of 0 or 1 counts as decided
 
 
 def read_clip(path: str | Path, max_frames: int | None = None) -> list[np.ndarray]:
@@ -55,18 +60,28 @@ def list_clips(folder: str | Path) -> list[Path]:
     return clips
 
 
+def _uncertain(alpha: np.ndarray) -> np.ndarray:
+    return (alpha > UNCERTAIN) & (alpha < 1.0 - UNCERTAIN)
+
+
 def steadiness(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> dict[str, float]:
-    """Flicker on still pixels and visible jumps of ``alphas`` (float, [0, 1]) over ``frames``."""
-    changes, shares = [], []
+    """Flicker on still pixels, visible jumps and undecided pixels of ``alphas`` (float,
+    [0, 1]) over ``frames``."""
+    changes, shares, uncertain = [], [], []
+    still_sum = uncertain_sum = 0.0
     previous_grey = previous_alpha = None
     for frame, alpha in zip(frames, alphas, strict=True):
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
         alpha = np.asarray(alpha, np.float32)
+        uncertain.append(float(_uncertain(alpha).mean()))
         if previous_alpha is not None:
             delta = np.abs(alpha - previous_alpha)
             still = np.abs(grey - previous_grey) < STILL_LEVELS
             if still.any():
                 changes.append(float(delta[still].mean()))
+                either = _uncertain(alpha) | _uncertain(previous_alpha)
+                still_sum += float(delta[still].sum())
+                uncertain_sum += float(delta[still & either].sum())
             shares.append(float((delta > JUMP).mean()))
         previous_grey, previous_alpha = grey, alpha
     shares_array = np.array(shares)
@@ -74,6 +89,8 @@ def steadiness(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> di
         "flicker": float(np.mean(changes)) if changes else float("nan"),
         "jump_share": float(shares_array.mean()),
         "jump_frames": float((shares_array > JUMP_FRAME_SHARE).mean()),
+        "uncertain": float(np.mean(uncertain)),
+        "flicker_uncertain": uncertain_sum / still_sum if still_sum > 0 else float("nan"),
     }
 
 
@@ -90,7 +107,7 @@ def evaluate_video(
             alphas.append(predict_fn(frame))
             times.append((time.perf_counter() - start) * 1000.0)
         per_clip[Path(path).stem] = {"frames": len(frames), **steadiness(frames, alphas)}
-    keys = ("flicker", "jump_share", "jump_frames")
+    keys = ("flicker", "jump_share", "jump_frames", "uncertain", "flicker_uncertain")
     mean = {k: float(np.mean([c[k] for c in per_clip.values()])) for k in keys}
     return {
         "count": sum(c["frames"] for c in per_clip.values()),
