@@ -69,21 +69,21 @@ def steadiness(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> di
     [0, 1]) over ``frames``."""
     changes, shares, uncertain = [], [], []
     still_sum = uncertain_sum = 0.0
-    previous_grey = previous_alpha = None
+    previous_grey = previous_alpha = previous_undecided = None
     for frame, alpha in zip(frames, alphas, strict=True):
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
         alpha = np.asarray(alpha, np.float32)
-        uncertain.append(float(_uncertain(alpha).mean()))
+        undecided = _uncertain(alpha)
+        uncertain.append(float(undecided.mean()))
         if previous_alpha is not None:
             delta = np.abs(alpha - previous_alpha)
             still = np.abs(grey - previous_grey) < STILL_LEVELS
             if still.any():
                 changes.append(float(delta[still].mean()))
-                either = _uncertain(alpha) | _uncertain(previous_alpha)
                 still_sum += float(delta[still].sum())
-                uncertain_sum += float(delta[still & either].sum())
+                uncertain_sum += float(delta[still & (undecided | previous_undecided)].sum())
             shares.append(float((delta > JUMP).mean()))
-        previous_grey, previous_alpha = grey, alpha
+        previous_grey, previous_alpha, previous_undecided = grey, alpha, undecided
     shares_array = np.array(shares)
     return {
         "flicker": float(np.mean(changes)) if changes else float("nan"),
