@@ -3,6 +3,11 @@
 
   python scripts/average_checkpoints.py runs/campaign-v5/final.pt \\
       runs/campaign-v5-blur/final.pt --run-dir runs/soup-v5
+  python scripts/average_checkpoints.py runs/campaign-v6/final.pt \\
+      runs/campaign-v6-blur/final.pt models/mmnet.pt --run-dir runs/soup3-v6
+
+The runs' starting point can be a member too (``models/mmnet.pt`` carries ``model`` and
+``config``); put a run's final.pt first, whose settings the average is validated with.
 
 Writes <run-dir>/final.pt (BatchNorm statistics recomputed on real photos, validated), which
 scripts/make_models.sh builds like any other run's final.pt.
@@ -22,7 +27,9 @@ from vcam.training.soup import soup  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", type=Path, nargs="+", help="final.pt files to average")
+    parser.add_argument(
+        "checkpoints", type=Path, nargs="+", help="final.pt files (or models/mmnet.pt) to average"
+    )
     parser.add_argument("--run-dir", type=Path, required=True, help="where final.pt goes")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("-v", "--verbose", action="store_true")

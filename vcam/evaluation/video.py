@@ -5,9 +5,9 @@ does not, and how often it jumps visibly.
 than ``STILL_LEVELS`` between the two frames (x1000 in reports); ``jump_share`` the mean share of
 pixels whose alpha changed by more than ``JUMP`` (64 grey levels) between consecutive frames;
 ``jump_frames`` the share of frames where more than ``JUMP_FRAME_SHARE`` of the pixels did;
-``uncertain`` the mean share of pixels whose alpha lies strictly between ``UNCERTAIN`` and
-1 - ``UNCERTAIN``, and ``flicker_uncertain`` the part of the flicker (summed over still pixels)
-that comes from pixels uncertain in either frame of the pair: a model that hedges over wide
+``uncertain`` the mean share of undecided pixels (alpha strictly between ``UNCERTAIN`` and
+1 - ``UNCERTAIN``), and ``flicker_uncertain`` the part of the flicker (summed over still pixels)
+that comes from pixels undecided in either frame of the pair: a model that hedges over wide
 areas flickers there.
 """
 
@@ -60,28 +60,28 @@ def list_clips(folder: str | Path) -> list[Path]:
     return clips
 
 
-def _uncertain(alpha: np.ndarray) -> np.ndarray:
+def _undecided(alpha: np.ndarray) -> np.ndarray:
     return (alpha > UNCERTAIN) & (alpha < 1.0 - UNCERTAIN)
 
 
 def steadiness(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> dict[str, float]:
     """Flicker on still pixels, visible jumps and undecided pixels of ``alphas`` (float,
     [0, 1]) over ``frames``."""
-    changes, shares, uncertain = [], [], []
-    still_sum = uncertain_sum = 0.0
+    changes, shares, undecided_shares = [], [], []
+    still_sum = undecided_sum = 0.0
     previous_grey = previous_alpha = previous_undecided = None
     for frame, alpha in zip(frames, alphas, strict=True):
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
         alpha = np.asarray(alpha, np.float32)
-        undecided = _uncertain(alpha)
-        uncertain.append(float(undecided.mean()))
+        undecided = _undecided(alpha)
+        undecided_shares.append(float(undecided.mean()))
         if previous_alpha is not None:
             delta = np.abs(alpha - previous_alpha)
             still = np.abs(grey - previous_grey) < STILL_LEVELS
             if still.any():
                 changes.append(float(delta[still].mean()))
                 still_sum += float(delta[still].sum())
-                uncertain_sum += float(delta[still & (undecided | previous_undecided)].sum())
+                undecided_sum += float(delta[still & (undecided | previous_undecided)].sum())
             shares.append(float((delta > JUMP).mean()))
         previous_grey, previous_alpha, previous_undecided = grey, alpha, undecided
     shares_array = np.array(shares)
@@ -89,8 +89,8 @@ def steadiness(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> di
         "flicker": float(np.mean(changes)) if changes else float("nan"),
         "jump_share": float(shares_array.mean()),
         "jump_frames": float((shares_array > JUMP_FRAME_SHARE).mean()),
-        "uncertain": float(np.mean(uncertain)),
-        "flicker_uncertain": uncertain_sum / still_sum if still_sum > 0 else float("nan"),
+        "uncertain": float(np.mean(undecided_shares)),
+        "flicker_uncertain": undecided_sum / still_sum if still_sum > 0 else float("nan"),
     }
 
 
