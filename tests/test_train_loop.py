@@ -104,6 +104,52 @@ def test_steadiness_is_zero_for_a_view_that_follows_the_warp_and_not_otherwise()
     )
 
 
+def test_a_still_camera_pair_moves_only_a_region_of_the_person():
+    from vcam.training.consistency import ViewJitter, steadiness_loss
+
+    h, w = 96, 160
+    yy, xx = torch.meshgrid(torch.arange(float(h)), torch.arange(float(w)), indexing="ij")
+    # A person in the middle third of the frame; the region's sigma at most 0.1 of 96 px.
+    alpha = ((xx > 60) & (xx < 100) & (yy > 20)).float()[None, None].repeat(6, 1, 1, 1)
+    jitter = ViewJitter(noise=0.0, jpeg_prob=0.0, local_prob=1.0, local_shift=4.0)
+    jitter.local_radius = (0.05, 0.1)
+    view, grid = jitter(alpha.repeat(1, 3, 1, 1), np.random.default_rng(1), alpha)
+    identity = torch.eye(2, 3).expand(6, 2, 3)
+    still = torch.nn.functional.affine_grid(identity, [6, 1, h, w], align_corners=False)
+    moved = (grid - still) * torch.tensor([w / 2, h / 2])
+    moved = moved.norm(dim=-1)  # pixels
+    assert float(moved.amax()) <= 4.0 + 1e-4
+    assert float(moved.amax(dim=(1, 2)).min()) > 0.4  # every pair moves somewhere
+    # The far corners of the frame, well away from the person, stay where they were.
+    assert float(moved[:, :8, :8].amax()) < 0.05 and float(moved[:, :8, -8:].amax()) < 0.05
+    # The moving region is centred on the person: its largest displacement lies inside it.
+    peak = moved.flatten(1).argmax(dim=1)
+    assert all(alpha[j, 0].flatten()[int(peak[j])] > 0.5 for j in range(6))
+    assert float(steadiness_loss(alpha, view[:, :1], grid)) < 2e-3
+
+
+def test_the_still_camera_share_leaves_the_camera_pairs_unchanged_when_off():
+    from vcam.training.consistency import ViewJitter
+
+    image = torch.rand(4, 3, 32, 48)
+    alpha = (torch.rand(4, 1, 32, 48) > 0.5).float()
+    _, before = ViewJitter(noise=0.0, jpeg_prob=0.0)(image, np.random.default_rng(3))
+    _, off = ViewJitter(noise=0.0, jpeg_prob=0.0)(image, np.random.default_rng(3), alpha)
+    assert torch.equal(before, off)
+    _, on = ViewJitter(noise=0.0, jpeg_prob=0.0, local_prob=1.0)(
+        image, np.random.default_rng(3), alpha
+    )
+    assert not torch.equal(before, on)
+
+
+def test_the_still_camera_pairs_train(tmp_path):
+    cfg = tiny_config(
+        tmp_path, consistency_weight=4.0, consistency_fraction=0.5, consistency_local=1.0
+    )
+    terms = Trainer(cfg).train_step()
+    assert 0.0 <= terms["consistency"] < 1.0 and np.isfinite(terms["total"])
+
+
 def test_resume_continues_the_steps_optimiser_and_schedule_exactly(tmp_path):
     straight = Trainer(tiny_config(tmp_path / "a", epochs=3, max_steps=4, ema_decay=0.9))
     straight.fit()

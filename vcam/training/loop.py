@@ -100,6 +100,10 @@ class TrainConfig:
     consistency_scale: float = 0.03
     consistency_rotate: float = 2.0  # degrees
     consistency_jpeg_prob: float = 0.5
+    # The share of pairs with a still camera and one moving region of the person instead
+    # (a head turning beside a still shoulder), its largest displacement in pixels.
+    consistency_local: float = 0.0
+    consistency_local_shift: float = 4.0
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off)
     # Train from a data pack (vcam.training.pack) instead of ``data`` and the cache.
     pack: str = ""
@@ -249,6 +253,8 @@ class Trainer:
             cfg.consistency_rotate,
             cfg.consistency_noise,
             cfg.consistency_jpeg_prob,
+            local_prob=cfg.consistency_local,
+            local_shift=cfg.consistency_local_shift,
         )
         total = sum(len(s) for s in self.train_sets)
         self.steps_per_epoch = max(1, total // (cfg.batch * self.world))
@@ -356,7 +362,7 @@ class Trainer:
         n = image.shape[0]
         k = round(n * cfg.consistency_fraction) if cfg.consistency_weight > 0 else 0
         if k:
-            second, grid = self.jitter(image[:k], self.rng)
+            second, grid = self.jitter(image[:k], self.rng, target[:k])
             image = torch.cat([image, second])
             if cfg.channels_last:
                 image = image.contiguous(memory_format=torch.channels_last)
