@@ -198,7 +198,8 @@ def test_at_login_it_starts_in_the_tray_with_the_virtual_camera_idle(
     wait_state(qtbot, window, "idle")  # nobody reads: the camera never had to open
     assert window.engine.pipeline.source.frames_captured == 0
     qtbot.waitUntil(lambda: bool(fake_vcam.instances and fake_vcam.instances[0].frames))
-    assert "idle" in window.tray.toolTip()
+    # The tray follows the panel's status poll, a moment after the engine's own state.
+    qtbot.waitUntil(lambda: "idle" in window.tray.toolTip(), timeout=panel.WAIT_MS)
     window.tray_pause.trigger()
     wait_state(qtbot, window, "paused")
     assert window.tray_pause.text() == "Resume camera"
