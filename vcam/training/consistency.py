@@ -58,12 +58,9 @@ class ViewJitter:
         theta_t = torch.from_numpy(theta).float().to(device)
         return F.affine_grid(theta_t, [n, 1, h, w], align_corners=False)
 
-    def local_grid(
-        self, alpha: torch.Tensor, rng: np.random.Generator
-    ) -> tuple[torch.Tensor, np.ndarray]:
-        """N,H,W,2 sampling grid of a still camera and one moving region, and each pair's
-        largest displacement in pixels. The region is centred on a random pixel of the person
-        (``alpha`` N,1,H,W > 0.5; the frame's centre where there is none)."""
+    def local_grid(self, alpha: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """N,H,W,2 sampling grid of a still camera and one moving region, centred on a random
+        pixel of the person (``alpha`` N,1,H,W > 0.5; the frame's centre where there is none)."""
         n, _, h, w = alpha.shape
         identity = torch.eye(2, 3, device=alpha.device).expand(n, 2, 3)
         grid = F.affine_grid(identity, [n, 1, h, w], align_corners=False).clone()
@@ -81,7 +78,7 @@ class ViewJitter:
             direction = rng.uniform(0, 2 * math.pi)
             grid[j, :, :, 0] += falloff * (2 * lengths[j] * math.cos(direction) / w)
             grid[j, :, :, 1] += falloff * (2 * lengths[j] * math.sin(direction) / h)
-        return grid, lengths
+        return grid
 
     def __call__(
         self, image: torch.Tensor, rng: np.random.Generator, alpha: torch.Tensor | None = None
@@ -94,8 +91,7 @@ class ViewJitter:
         if alpha is not None and self.local_prob > 0:
             still = torch.from_numpy(rng.random(n) < self.local_prob).to(image.device)
             if bool(still.any()):
-                local, _ = self.local_grid(alpha[still], rng)
-                grid[still] = local
+                grid[still] = self.local_grid(alpha[still], rng)
         view = F.grid_sample(
             image.contiguous(), grid, mode="bilinear", padding_mode="border", align_corners=False
         )
