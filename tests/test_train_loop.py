@@ -111,8 +111,9 @@ def test_a_still_camera_pair_moves_only_a_region_of_the_person():
     yy, xx = torch.meshgrid(torch.arange(float(h)), torch.arange(float(w)), indexing="ij")
     # A person in the middle third of the frame; the region's sigma at most 0.1 of 96 px.
     alpha = ((xx > 60) & (xx < 100) & (yy > 20)).float()[None, None].repeat(6, 1, 1, 1)
-    jitter = ViewJitter(noise=0.0, jpeg_prob=0.0, local_prob=1.0, local_shift=4.0)
-    jitter.local_radius = (0.05, 0.1)
+    jitter = ViewJitter(
+        noise=0.0, jpeg_prob=0.0, local_prob=1.0, local_shift=4.0, local_radius=(0.05, 0.1)
+    )
     view, grid = jitter(alpha.repeat(1, 3, 1, 1), np.random.default_rng(1), alpha)
     identity = torch.eye(2, 3).expand(6, 2, 3)
     still = torch.nn.functional.affine_grid(identity, [6, 1, h, w], align_corners=False)
