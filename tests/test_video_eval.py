@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
+from conftest import write_video
 from evaldata import make_data
 
 from vcam.evaluation.datasets import DatasetError, load_pairs
 from vcam.evaluation.probes import blur_probe, manipulate, probe_frames, shift_probe
-from vcam.evaluation.video import evaluate_video, list_clips, read_clip, steadiness
+from vcam.evaluation.video import (
+    evaluate_video,
+    flicker_map,
+    list_clips,
+    read_clip,
+    steadiness,
+)
 
 
 def _frames(count: int, moving: bool = False) -> list[np.ndarray]:
@@ -65,6 +75,25 @@ def test_flicker_of_decided_pixels_is_not_counted_as_undecided():
     hard, soft = 2 * 100 * 1.0, 100 * 0.3
     assert result["flicker_uncertain"] == pytest.approx(soft / (hard + soft))
     assert result["uncertain"] == pytest.approx(100 / (48 * 64) / 3)
+
+
+def test_the_flicker_map_lights_where_a_still_pixel_blinked_and_nowhere_else():
+    frames = _frames(5, moving=True)
+    alphas = []
+    for t in range(5):
+        alpha = np.zeros((48, 64), np.float32)
+        alpha[10:20, 4 * t : 4 * t + 10] = 1.0  # follows the moving square: not flicker
+        if t % 2:
+            alpha[30:40, 40:60] = 0.5  # blinks where the picture is still
+        alphas.append(alpha)
+    heat = flicker_map(frames, alphas)
+    assert heat.shape == (48, 64) and heat.dtype == np.float32
+    assert np.allclose(heat[30:40, 40:60], 0.5)  # changed by 0.5 in each of the 4 pairs
+    outside = np.ones((48, 64), bool)
+    outside[30:40, 40:60] = False
+    assert heat[outside].max() == 0.0  # the followed motion adds nothing
+    with pytest.raises(ValueError, match="two or more frames"):
+        flicker_map(frames[:1], alphas[:1])
 
 
 def test_clips_are_read_from_video_files_and_evaluated_per_clip(tmp_path):
@@ -128,3 +157,28 @@ def test_shift_probe_is_zero_for_a_predictor_that_follows_the_picture_and_not_ot
     following = shift_probe(follows, frames)
     assert following["shift_1px"] < 0.01 and following["jpeg_80"] < 0.03
     assert shift_probe(fixed, frames)["shift_3px"] > 0.005
+
+
+def _flicker_maps_script():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "flicker_maps.py"
+    spec = importlib.util.spec_from_file_location("flicker_maps", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_flicker_maps_script_draws_the_frame_and_a_row_per_model(tmp_path, red_model, capsys):
+    clip = write_video(tmp_path / "clip.avi", frames=6)
+    out = tmp_path / "maps.png"
+    script = _flicker_maps_script()
+    assert (
+        script.main([str(clip), str(red_model), str(red_model), "--out", str(out), "--scale", "1"])
+        == 0
+    )
+    image = cv2.imread(str(out))
+    assert image.shape == (3 * 108, 2 * 192, 3)  # the frame, then two models: alpha | map
+    alpha = image[108:216, :192, 2]
+    assert alpha.max() > 200 and alpha.min() < 50  # the red model's alpha: the red box
+    assert capsys.readouterr().out.count("mean of the map") == 2
+    assert script.main([str(tmp_path / "none.mp4"), str(red_model), "--out", str(out)]) == 2
+    assert "cannot open the video" in capsys.readouterr().err

@@ -64,6 +64,14 @@ def _undecided(alpha: np.ndarray) -> np.ndarray:
     return (alpha > UNCERTAIN) & (alpha < 1.0 - UNCERTAIN)
 
 
+def _grey(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def _still(grey: np.ndarray, previous_grey: np.ndarray) -> np.ndarray:
+    return np.abs(grey - previous_grey) < STILL_LEVELS
+
+
 def steadiness(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> dict[str, float]:
     """Flicker on still pixels, visible jumps and undecided pixels of ``alphas`` (float,
     [0, 1]) over ``frames``."""
@@ -71,13 +79,13 @@ def steadiness(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> di
     still_sum = undecided_sum = 0.0
     previous_grey = previous_alpha = previous_undecided = None
     for frame, alpha in zip(frames, alphas, strict=True):
-        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        grey = _grey(frame)
         alpha = np.asarray(alpha, np.float32)
         undecided = _undecided(alpha)
         undecided_shares.append(float(undecided.mean()))
         if previous_alpha is not None:
             delta = np.abs(alpha - previous_alpha)
-            still = np.abs(grey - previous_grey) < STILL_LEVELS
+            still = _still(grey, previous_grey)
             if still.any():
                 changes.append(float(delta[still].mean()))
                 still_sum += float(delta[still].sum())
@@ -92,6 +100,24 @@ def steadiness(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> di
         "uncertain": float(np.mean(undecided_shares)),
         "flicker_uncertain": undecided_sum / still_sum if still_sum > 0 else float("nan"),
     }
+
+
+def flicker_map(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> np.ndarray:
+    """Where the flicker is: per pixel, |alpha(t) - alpha(t-1)| summed over the frame pairs in
+    which that pixel stood still, divided by the number of pairs (float32, H x W): pixels that
+    moved add nothing, as in :func:`steadiness`."""
+    total = None
+    previous_grey = previous_alpha = None
+    for frame, alpha in zip(frames, alphas, strict=True):
+        grey, alpha = _grey(frame), np.asarray(alpha, np.float32)
+        if previous_alpha is None:
+            total = np.zeros(alpha.shape, np.float32)
+        else:
+            total += np.abs(alpha - previous_alpha) * _still(grey, previous_grey)
+        previous_grey, previous_alpha = grey, alpha
+    if total is None or len(frames) < 2:
+        raise ValueError("a flicker map needs two or more frames")
+    return total / (len(frames) - 1)
 
 
 def evaluate_video(
