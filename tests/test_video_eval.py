@@ -45,13 +45,19 @@ def test_a_steady_alpha_on_a_still_scene_has_no_flicker_and_no_jumps():
     assert np.isnan(undecided)  # no flicker to split
 
 
+def _following_alphas(count: int) -> list[np.ndarray]:
+    """Alphas that follow the moving square of ``_frames(count, moving=True)``: not flicker."""
+    alphas = []
+    for t in range(count):
+        alpha = np.zeros((48, 64), np.float32)
+        alpha[10:20, 4 * t : 4 * t + 10] = 1.0
+        alphas.append(alpha)
+    return alphas
+
+
 def test_flicker_counts_alpha_changes_only_where_the_picture_stood_still():
     frames = _frames(4, moving=True)
-    alphas = []
-    for t in range(4):
-        alpha = np.zeros((48, 64), np.float32)
-        alpha[10:20, 4 * t : 4 * t + 10] = 1.0  # follows the moving square: not flicker
-        alphas.append(alpha)
+    alphas = _following_alphas(4)
     followed = steadiness(frames, alphas)
     assert followed["flicker"] == 0.0 and followed["jump_share"] > 0  # motion, not flicker
     # The same alphas plus a blinking patch where the picture is still: flicker.
@@ -79,13 +85,9 @@ def test_flicker_of_decided_pixels_is_not_counted_as_undecided():
 
 def test_the_flicker_map_lights_where_a_still_pixel_blinked_and_nowhere_else():
     frames = _frames(5, moving=True)
-    alphas = []
-    for t in range(5):
-        alpha = np.zeros((48, 64), np.float32)
-        alpha[10:20, 4 * t : 4 * t + 10] = 1.0  # follows the moving square: not flicker
-        if t % 2:
-            alpha[30:40, 40:60] = 0.5  # blinks where the picture is still
-        alphas.append(alpha)
+    alphas = _following_alphas(5)
+    for t in (1, 3):
+        alphas[t][30:40, 40:60] = 0.5  # blinks where the picture is still
     heat = flicker_map(frames, alphas)
     assert heat.shape == (48, 64) and heat.dtype == np.float32
     assert np.allclose(heat[30:40, 40:60], 0.5)  # changed by 0.5 in each of the 4 pairs
