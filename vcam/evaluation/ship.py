@@ -77,5 +77,5 @@ def judge(candidate: dict[str, dict], shipped: dict[str, dict], peer: dict[str, 
                 f"{key} {new[key] * 1e3:.2f}: the met target ({bound * 1e3:.2f}) is lost"
             )
         elif new[key] > PROBE_FACTOR * old[key]:
-            reasons.append(f"{key} {new[key] * 1e3:.2f} > 1.1x {old[key] * 1e3:.2f}")
+            reasons.append(f"{key} {new[key] * 1e3:.2f} > {PROBE_FACTOR}x {old[key] * 1e3:.2f}")
     return reasons

@@ -106,17 +106,14 @@ def flicker_map(frames: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> n
     """Where the flicker is: per pixel, |alpha(t) - alpha(t-1)| summed over the frame pairs in
     which that pixel stood still, divided by the number of pairs (float32, H x W): pixels that
     moved add nothing, as in :func:`steadiness`."""
-    total = None
-    previous_grey = previous_alpha = None
-    for frame, alpha in zip(frames, alphas, strict=True):
-        grey, alpha = _grey(frame), np.asarray(alpha, np.float32)
-        if previous_alpha is None:
-            total = np.zeros(alpha.shape, np.float32)
-        else:
-            total += np.abs(alpha - previous_alpha) * _still(grey, previous_grey)
-        previous_grey, previous_alpha = grey, alpha
-    if total is None or len(frames) < 2:
+    if len(frames) < 2:
         raise ValueError("a flicker map needs two or more frames")
+    total = np.zeros(np.shape(alphas[0]), np.float32)
+    previous_grey, previous_alpha = _grey(frames[0]), np.asarray(alphas[0], np.float32)
+    for frame, alpha in zip(frames[1:], alphas[1:], strict=True):
+        grey, alpha = _grey(frame), np.asarray(alpha, np.float32)
+        total += np.abs(alpha - previous_alpha) * _still(grey, previous_grey)
+        previous_grey, previous_alpha = grey, alpha
     return total / (len(frames) - 1)
 
 
