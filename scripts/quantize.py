@@ -3,7 +3,7 @@
 
   python scripts/quantize.py models/mmnet-256.onnx --out fast-fp32.onnx --precision fp32
   python scripts/quantize.py models/mmnet-256.onnx --out fast-int8.onnx --data ../shared/data \\
-      [--count 300] [--method minmax|percentile|entropy] [--per-tensor]
+      [--count 300] [--method minmax|percentile|entropy] [--per-tensor] [--float-head]
 
 ``--precision fp32`` applies the exact rewrites of ``vcam.training.optimize`` (alpha head
 folded into a one-channel sigmoid, concat + 1x1 convolutions split into sums) and checks that
@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor")
     parser.add_argument(
         "--split", action="store_true", help="int8: also split concat+conv (slower on x86)"
+    )
+    parser.add_argument(
+        "--float-head",
+        action="store_true",
+        help="int8: keep the alpha head (logit, upsampling, sigmoid) float",
     )
     args = parser.parse_args(argv)
     if args.count < 1 or args.check < 0:
@@ -103,8 +108,12 @@ def quantize_int8(args: argparse.Namespace) -> int:
         per_channel=not args.per_tensor,
         method=args.method,
         split=args.split,
+        float_head=args.float_head,
     )
-    print(f"wrote {args.out}: int8 QDQ, {len(calibration)} calibration images ({args.method})")
+    head = ", alpha head float" if args.float_head else ""
+    print(
+        f"wrote {args.out}: int8 QDQ, {len(calibration)} calibration images ({args.method}){head}"
+    )
     if check:
         with tempfile.TemporaryDirectory() as folder:
             reference = Path(folder) / "fp32.onnx"

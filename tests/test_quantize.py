@@ -28,6 +28,7 @@ from vcam.training.optimize import (  # noqa: E402
 from vcam.training.quantize import (  # noqa: E402
     CALIBRATION_SET,
     QuantizeError,
+    alpha_head_nodes,
     calibration_and_check,
     compare_outputs,
     quantize_model,
@@ -259,6 +260,35 @@ def test_quantize_gives_a_qdq_model_close_to_fp32(tmp_path, photos):
     assert 0 < result["max_abs_diff"] < 0.3  # quantized: not identical, but close
     with pytest.raises(QuantizeError, match="already quantized"):
         quantize_model(dst, tmp_path / "twice.onnx", photos[:8])
+
+
+def test_alpha_head_nodes_are_the_folded_head_only(tmp_path):
+    src = mmnet_like(tmp_path / "like.onnx", 64, 96)
+    model = onnx.load(str(src))
+    assert alpha_head_nodes(model) == []  # not folded: Softmax -> Slice
+    assert fold_alpha_head(model)
+    head = alpha_head_nodes(model)
+    ops = {n.name: n.op_type for n in model.graph.node}
+    assert [ops[name] for name in head] == ["Conv", "Resize", "Resize", "Sigmoid"]
+
+
+def test_quantize_can_keep_the_alpha_head_float(tmp_path, photos):
+    src = mmnet_like(tmp_path / "like.onnx", 64, 96)
+    plain = quantize_model(src, tmp_path / "plain.onnx", photos[:8])
+    dst = quantize_model(src, tmp_path / "float-head.onnx", photos[:8], float_head=True)
+    ops = op_types(dst)
+    assert ops[-4:] == ["Conv", "Resize", "Resize", "Sigmoid"]  # no Q/DQ inside the head
+    assert ops.count("QuantizeLinear") < op_types(plain).count("QuantizeLinear")
+    meta = {p.key: p.value for p in onnx.load(str(dst)).metadata_props}
+    assert meta["vcam.quantization"].endswith("alpha head float")
+    x = cv2.resize(cv2.imread(str(photos[9])), (96, 64))[None, :, :, ::-1]
+    x = np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32) / 255.0
+    assert len(np.unique(run(plain, x))) <= 256  # the int8 sigmoid's output: 256 levels
+    assert len(np.unique(run(dst, x))) > 1000  # float: the alpha is not rounded
+    result = compare_outputs(src, dst, photos[8:])
+    assert result["mean_abs_diff"] < 0.03 and result["mask_iou"] > 0.9
+    with pytest.raises(QuantizeError, match="no folded alpha head"):
+        quantize_model(src, tmp_path / "x.onnx", photos[:8], fold_head=False, float_head=True)
 
 
 def test_quantize_mmnet_export_runs_in_the_runtime(untrained_mmnet, tmp_path, photos):

@@ -138,6 +138,20 @@ def _copy_metadata(src: onnx.ModelProto, dst_path: Path, extra: dict[str, str]) 
     onnx.save(model, str(dst_path))
 
 
+def alpha_head_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes from the last convolution to the output: the folded alpha head's
+    ``Conv(C->1) -> Resize* -> Sigmoid`` (empty when the output is not made that way)."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    names: list[str] = []
+    node = producer.get(model.graph.output[0].name)
+    while node is not None and node.op_type in ("Sigmoid", "Resize"):
+        names.append(node.name)
+        node = producer.get(node.input[0])
+    if node is None or node.op_type != "Conv" or not names:
+        return []
+    return [node.name, *reversed(names)]
+
+
 def quantize_model(
     src: str | Path,
     dst: str | Path,
@@ -146,10 +160,13 @@ def quantize_model(
     method: str = "minmax",
     fold_head: bool = True,
     split: bool = False,
+    float_head: bool = False,
 ) -> Path:
     """Write an int8 QDQ copy of ``src`` to ``dst``, calibrated on ``images`` (fitted like the
     runtime). ``fold_head``/``split``: the exact graph rewrites of ``vcam.training.optimize``
-    applied first (the split helps fp32 NCHWc, not int8)."""
+    applied first (the split helps fp32 NCHWc, not int8). ``float_head``: the folded alpha
+    head (one-channel logit, its upsampling and the sigmoid) stays float, so the logit is not
+    rounded to 256 levels before the sigmoid."""
     src, dst = Path(src), Path(dst)
     if method not in METHODS:
         raise QuantizeError(f"calibration method {method!r}: use one of {', '.join(METHODS)}")
@@ -177,11 +194,15 @@ def quantize_model(
         quant_pre_process(str(staged), str(prepared), skip_symbolic_shape=True)
         # A Pad of the float input (the deployed form's folded stem) stays float: quantized,
         # onnxruntime runs it as Quantize -> Dequantize -> Pad -> Quantize.
+        prepared_model = onnx.load(str(prepared))
         input_pads = [
             node.name
-            for node in onnx.load(str(prepared)).graph.node
+            for node in prepared_model.graph.node
             if node.op_type == "Pad" and node.input[0] == input_name
         ]
+        head = alpha_head_nodes(prepared_model) if float_head else []
+        if float_head and not head:
+            raise QuantizeError(f"model {src} has no folded alpha head to keep float")
         quantize_static(
             str(prepared),
             str(dst),
@@ -191,7 +212,7 @@ def quantize_model(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=METHODS[method],
-            nodes_to_exclude=input_pads,
+            nodes_to_exclude=input_pads + head,
             # No CalibMaxIntermediateOutputs: onnxruntime 1.32's MinMax calibrator drops the
             # collected ranges each time that limit is reached (microsoft/onnxruntime#18893),
             # and MinMax only keeps two scalars per tensor and image anyway.
@@ -205,6 +226,7 @@ def quantize_model(
             "vcam.quantization": (
                 f"QDQ U8S8, {'per-channel' if per_channel else 'per-tensor'} weights, "
                 f"{method} calibration on {len(images)} fitted training images"
+                + (", alpha head float" if float_head else "")
             ),
             "vcam.graph_rewrites": rewrites,
         },
