@@ -3,7 +3,7 @@
 
   python scripts/quantize.py models/mmnet-256.onnx --out fast-fp32.onnx --precision fp32
   python scripts/quantize.py models/mmnet-256.onnx --out fast-int8.onnx --data ../shared/data \\
-      [--count 300] [--method minmax|percentile|entropy] [--per-tensor] [--float-head]
+      [--count 300] [--method minmax|percentile|entropy] [--per-tensor] [--logit-range 8]
 
 ``--precision fp32`` applies the exact rewrites of ``vcam.training.optimize`` (alpha head
 folded into a one-channel sigmoid, concat + 1x1 convolutions split into sums) and checks that
@@ -49,9 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--split", action="store_true", help="int8: also split concat+conv (slower on x86)"
     )
     parser.add_argument(
-        "--float-head",
-        action="store_true",
-        help="int8: keep the alpha head (logit, upsampling, sigmoid) float",
+        "--logit-range",
+        type=float,
+        help="int8: quantize the alpha logits over +-this (default 8; 0: calibrated range)",
     )
     args = parser.parse_args(argv)
     if args.count < 1 or args.check < 0:
@@ -95,6 +95,7 @@ def quantize_int8(args: argparse.Namespace) -> int:
     from vcam.training.optimize import optimize_file
     from vcam.training.quantize import (
         CALIBRATION_SET,
+        LOGIT_RANGE,
         calibration_and_check,
         compare_outputs,
         quantize_model,
@@ -108,12 +109,9 @@ def quantize_int8(args: argparse.Namespace) -> int:
         per_channel=not args.per_tensor,
         method=args.method,
         split=args.split,
-        float_head=args.float_head,
+        logit_range=LOGIT_RANGE if args.logit_range is None else args.logit_range or None,
     )
-    head = ", alpha head float" if args.float_head else ""
-    print(
-        f"wrote {args.out}: int8 QDQ, {len(calibration)} calibration images ({args.method}){head}"
-    )
+    print(f"wrote {args.out}: int8 QDQ, {len(calibration)} calibration images ({args.method})")
     if check:
         with tempfile.TemporaryDirectory() as folder:
             reference = Path(folder) / "fp32.onnx"

@@ -272,23 +272,36 @@ def test_alpha_head_nodes_are_the_folded_head_only(tmp_path):
     assert [ops[name] for name in head] == ["Conv", "Resize", "Resize", "Sigmoid"]
 
 
-def test_quantize_can_keep_the_alpha_head_float(tmp_path, photos):
+def quantize_scales(path: Path) -> dict[str, float]:
+    """The scale of each QuantizeLinear, by the name of the tensor it quantizes."""
+    model = onnx.load(str(path))
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    return {
+        n.input[0]: float(consts[n.input[1]])
+        for n in model.graph.node
+        if n.op_type == "QuantizeLinear"
+    }
+
+
+def test_quantize_clamps_the_alpha_logits_to_their_range(tmp_path, photos):
     src = mmnet_like(tmp_path / "like.onnx", 64, 96)
-    plain = quantize_model(src, tmp_path / "plain.onnx", photos[:8])
-    dst = quantize_model(src, tmp_path / "float-head.onnx", photos[:8], float_head=True)
-    ops = op_types(dst)
-    assert ops[-4:] == ["Conv", "Resize", "Resize", "Sigmoid"]  # no Q/DQ inside the head
-    assert ops.count("QuantizeLinear") < op_types(plain).count("QuantizeLinear")
-    meta = {p.key: p.value for p in onnx.load(str(dst)).metadata_props}
-    assert meta["vcam.quantization"].endswith("alpha head float")
-    x = cv2.resize(cv2.imread(str(photos[9])), (96, 64))[None, :, :, ::-1]
-    x = np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32) / 255.0
-    assert len(np.unique(run(plain, x))) <= 256  # the int8 sigmoid's output: 256 levels
-    assert len(np.unique(run(dst, x))) > 1000  # float: the alpha is not rounded
-    result = compare_outputs(src, dst, photos[8:])
+    clamped = quantize_model(src, tmp_path / "clamped.onnx", photos[:8], logit_range=4.0)
+    calibrated = quantize_model(src, tmp_path / "calibrated.onnx", photos[:8], logit_range=None)
+    folded = onnx.load(str(src))
+    fold_alpha_head(folded)
+    head = alpha_head_nodes(folded)
+    logits = [o for n in folded.graph.node if n.name in head[:-1] for o in n.output]
+    assert len(logits) == 3  # the one-channel logit and its two resizes
+    scales, wide = quantize_scales(clamped), quantize_scales(calibrated)
+    for name in logits:
+        assert scales[name] == pytest.approx(8.0 / 255, rel=1e-6)  # [-4, 4] in 256 levels
+        assert wide[name] != pytest.approx(scales[name], rel=1e-3)
+    others = [name for name in scales if name not in logits]
+    assert others and all(scales[name] == wide[name] for name in others)
+    meta = {p.key: p.value for p in onnx.load(str(clamped)).metadata_props}
+    assert meta["vcam.quantization"].endswith("alpha logits over +-4")
+    result = compare_outputs(src, clamped, photos[8:])
     assert result["mean_abs_diff"] < 0.03 and result["mask_iou"] > 0.9
-    with pytest.raises(QuantizeError, match="no folded alpha head"):
-        quantize_model(src, tmp_path / "x.onnx", photos[:8], fold_head=False, float_head=True)
 
 
 def test_quantize_mmnet_export_runs_in_the_runtime(untrained_mmnet, tmp_path, photos):
