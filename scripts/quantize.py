@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.count < 1 or args.check < 0:
         parser.error("--count must be at least 1 and --check at least 0")
+    if args.logit_range is not None and args.logit_range < 0:
+        parser.error("--logit-range must be positive (0: the calibrated range)")
     if not args.model.is_file():
         parser.error(f"model {args.model} not found")
     if args.out.resolve() == args.model.resolve():

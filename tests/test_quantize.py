@@ -354,3 +354,7 @@ def test_script_errors_are_one_line(tmp_path, capsys):
         script.main([str(tmp_path / "absent.onnx"), "--out", str(tmp_path / "q.onnx")])
     assert info.value.code == 2
     assert "model" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        script.main([str(src), "--out", str(tmp_path / "q.onnx"), "--logit-range", "-2"])
+    assert info.value.code == 2
+    assert "--logit-range must be positive" in capsys.readouterr().err
