@@ -158,10 +158,12 @@ def alpha_head_nodes(model: onnx.ModelProto) -> list[str]:
 
 def _head_logits(model: onnx.ModelProto) -> list[str]:
     """The alpha head's logit tensors: every head output but the sigmoid's."""
-    outputs = {out: node for node in model.graph.node for out in node.output}
     names = set(alpha_head_nodes(model))
     return [
-        out for out, node in outputs.items() if node.name in names and node.op_type != "Sigmoid"
+        out
+        for node in model.graph.node
+        if node.name in names and node.op_type != "Sigmoid"
+        for out in node.output
     ]
 
 
