@@ -41,6 +41,7 @@ from vcam.training.data import (
     save_atomically,
     save_set,
 )
+from vcam.training.fakequant import attach as attach_fake_quant
 from vcam.training.losses import LossWeights, mmnet_loss
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ class TrainConfig:
     # run finishes (BatchNorm recalibration, final.pt) when the budget is spent: a campaign that
     # fits the hours at hand, annealed to the end whatever the machine's speed.
     max_minutes: float = 0.0
+    # Quantization-aware fine-tuning for the int8 fast file (vcam.training.fakequant): the
+    # trained weights see their activations and alpha logit rounded as the int8 file rounds them.
+    fake_quant: bool = False
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -278,6 +282,8 @@ class Trainer:
         if self.ema is not None:
             for p in self.ema.parameters():
                 p.requires_grad_(False)
+        # After the copy: the moving average (what exports prefer) stays float.
+        self.fake_quant = attach_fake_quant(self.net) if cfg.fake_quant else None
         self.step = 0
         self.history: list[dict] = []
         self.best_iou = -1.0
@@ -495,6 +501,8 @@ class Trainer:
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
+        if self.fake_quant is not None:
+            state["fake_quant"] = self.fake_quant.state_dict()
         return state
 
     def save(self, name: str = "last.pt") -> Path:
@@ -509,6 +517,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None:
             self.ema.load_state_dict(state.get("ema", state["model"]))
+        if self.fake_quant is not None and "fake_quant" in state:
+            self.fake_quant.load_state_dict(state["fake_quant"])
         self.step = state["step"]
         self.history = state["history"]
         self.best_iou = state.get("best_iou", -1.0)
