@@ -76,6 +76,7 @@ def test_gradients_pass_through_the_rounding():
 def test_ranges_move_only_while_training_and_detach_restores_float():
     net, fake, image = hooked_net()
     net(image)
+
     def ranges() -> dict[str, tuple[float, float]]:
         return {
             n: (float(q.low), float(q.high))
