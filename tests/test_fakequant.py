@@ -11,7 +11,13 @@ pytest.importorskip("onnx")
 from test_train_loop import tiny_config  # noqa: E402
 
 from vcam.nets.mmnet import ConvBN, MMNet  # noqa: E402
-from vcam.training.fakequant import LEVELS, RangeQuantizer, attach  # noqa: E402
+from vcam.training.fakequant import (  # noqa: E402
+    LEVELS,
+    WEIGHT_LEVELS,
+    RangeQuantizer,
+    attach,
+    quantized_weight,
+)
 from vcam.training.loop import Trainer  # noqa: E402
 from vcam.training.quantize import LOGIT_RANGE  # noqa: E402
 
@@ -41,6 +47,26 @@ def test_every_convolution_output_is_rounded_to_256_levels_of_a_range_holding_ze
     for name, quantizer in fake.quantizers.items():
         if name != "alpha_logit":
             assert quantizer.low <= 0 <= quantizer.high and quantizer.high > quantizer.low, name
+
+
+def test_weights_are_rounded_to_signed_8_bits_per_output_channel():
+    torch.manual_seed(1)
+    weight = torch.randn(6, 4, 3, 3) * torch.tensor([1e-3, 0.1, 1, 3, 10, 0.5]).view(6, 1, 1, 1)
+    rounded = quantized_weight(weight)
+    for w, r in zip(weight, rounded, strict=True):
+        step = w.abs().max() / WEIGHT_LEVELS
+        assert torch.allclose(r / step, (r / step).round(), atol=1e-3)  # on its channel's grid
+        assert (r - w).abs().max() <= step / 2 + 1e-6
+        assert torch.isclose(r.abs().max(), w.abs().max())
+    net, _, image = hooked_net()
+    conv = net.encoder[3].merge[0]
+    seen = []
+    conv.register_forward_hook(lambda _m, i, out: seen.append((i[0], out)))
+    net(image)
+    x, out = seen[0]
+    expected = torch.nn.functional.conv2d(x, quantized_weight(conv.weight))
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert not torch.allclose(out, conv._conv_forward(x, conv.weight, None), atol=1e-5)
 
 
 def test_branch_openings_share_one_range_as_the_fused_block_does():

@@ -6,21 +6,47 @@ to 256 levels of [-LOGIT_RANGE, LOGIT_RANGE]. Training in float never sees that 
 the steadiness the consistency loss teaches is partly lost in the int8 file (most of its JPEG
 sensitivity, docs/eval/fast-context.md). :func:`attach` hooks a fake quantizer onto each
 ``ConvBN`` output (unsigned 8-bit over a moving min/max range that always holds 0, as
-onnxruntime's MinMax calibration does) and onto the alpha logit; gradients pass straight
-through the rounding. The branch openings of an encoder block share one range, as they do
-once fused for inference (:mod:`vcam.nets.deploy`). Weights stay float: onnxruntime rounds
-them per output channel, a far smaller error.
+onnxruntime's MinMax calibration does) and onto the alpha logit, and rounds each
+convolution's weights to signed 8 bits per output channel (as onnxruntime does; per channel,
+the rounding is the same before or after BatchNorm folds in). Gradients pass straight through
+the rounding. The branch openings of an encoder block share one range, as they do once fused
+for inference (:mod:`vcam.nets.deploy`).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vcam.nets.mmnet import ConvBN, EncoderBlock, MMNet
 from vcam.training.quantize import LOGIT_RANGE
 
 LEVELS = 255  # unsigned 8-bit: codes 0..255
+WEIGHT_LEVELS = 127  # signed 8-bit weights, symmetric: codes -127..127
+
+
+def quantized_weight(weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` rounded to signed 8 bits, one symmetric scale per output channel."""
+    scale = weight.detach().abs().amax(dim=(1, 2, 3)).clamp(min=1e-8) / WEIGHT_LEVELS
+    zero = torch.zeros_like(scale, dtype=torch.int32)
+    return torch.fake_quantize_per_channel_affine(
+        weight, scale, zero, 0, -WEIGHT_LEVELS, WEIGHT_LEVELS
+    )
+
+
+def _conv_with_quantized_weight(conv: nn.Conv2d, inputs: tuple, _output: torch.Tensor):
+    """Forward hook: the convolution again, with its weights rounded (the float output is
+    dropped; only the rounded one takes part in the backward pass)."""
+    return F.conv2d(
+        inputs[0],
+        quantized_weight(conv.weight),
+        conv.bias,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+    )
 
 
 class RangeQuantizer(nn.Module):
@@ -100,6 +126,9 @@ def attach(net: MMNet, logit_range: float = LOGIT_RANGE) -> FakeQuant:
     """Hook fake quantizers onto ``net`` (in place); keep the returned module to save its
     ranges (``state_dict``) or to :meth:`~FakeQuant.detach` them."""
     fake = FakeQuant()
+    for module in net.modules():  # first: the weights' hooks run before the outputs'
+        if isinstance(module, nn.Conv2d) and module is not net.aux:
+            fake._handles.append(module.register_forward_hook(_conv_with_quantized_weight))
     opening_of: dict[int, str] = {}
     for name, module in net.named_modules():
         if isinstance(module, EncoderBlock):

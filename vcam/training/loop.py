@@ -114,7 +114,7 @@ class TrainConfig:
     # fits the hours at hand, annealed to the end whatever the machine's speed.
     max_minutes: float = 0.0
     # Quantization-aware fine-tuning for the int8 fast file (vcam.training.fakequant): the
-    # trained weights see their activations and alpha logit rounded as the int8 file rounds them.
+    # trained weights see their weights, activations and alpha logit rounded as the int8 file does.
     fake_quant: bool = False
 
     @classmethod
