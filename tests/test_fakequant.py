@@ -129,7 +129,7 @@ def test_ranges_move_only_while_training_and_detach_restores_float():
 
 
 def test_a_fake_quant_run_trains_saves_its_ranges_and_resumes_them(tmp_path: Path):
-    cfg = tiny_config(tmp_path, fake_quant=True, ema_decay=0.9, max_steps=2, epochs=3)
+    cfg = tiny_config(tmp_path, fake_quant=True, ema_decay=0.9, max_steps=1, epochs=2)
     first = Trainer(cfg)
     first.fit()
     assert not first.ema._forward_hooks and all(
@@ -139,7 +139,7 @@ def test_a_fake_quant_run_trains_saves_its_ranges_and_resumes_them(tmp_path: Pat
     saved = state["fake_quant"]
     assert any(k.endswith(".high") and float(v) > 0 for k, v in saved.items())
     assert set(state["model"]) == set(MMNet(0.5).state_dict())  # exports read plain weights
-    resumed = Trainer(tiny_config(tmp_path, fake_quant=True, ema_decay=0.9, epochs=3))
+    resumed = Trainer(tiny_config(tmp_path, fake_quant=True, ema_decay=0.9, epochs=2))
     resumed.resume(tmp_path / "run/last.pt")
     for name, value in resumed.fake_quant.state_dict().items():
         assert torch.equal(value, saved[name]), name
