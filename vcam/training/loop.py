@@ -113,8 +113,8 @@ class TrainConfig:
     # run finishes (BatchNorm recalibration, final.pt) when the budget is spent: a campaign that
     # fits the hours at hand, annealed to the end whatever the machine's speed.
     max_minutes: float = 0.0
-    # Quantization-aware fine-tuning for the int8 fast file (vcam.training.fakequant): the
-    # trained weights see their weights, activations and alpha logit rounded as the int8 file does.
+    # Quantization-aware fine-tuning for the int8 fast file (vcam.training.fakequant): weights,
+    # activations and the alpha logit rounded in training as the int8 file rounds them.
     fake_quant: bool = False
 
     @classmethod
