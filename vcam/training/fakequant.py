@@ -115,6 +115,10 @@ class FakeQuant(nn.Module):
             module.register_forward_hook(lambda m, _i, out: shared(out, observe=m.training))
         )
 
+    def round_weights(self, conv: nn.Conv2d) -> None:
+        """Run ``conv`` with its weights rounded to signed 8 bits per output channel."""
+        self._handles.append(conv.register_forward_hook(_conv_with_quantized_weight))
+
     def detach(self) -> None:
         """Remove the hooks: the network computes in float again."""
         for handle in self._handles:
@@ -128,7 +132,7 @@ def attach(net: MMNet, logit_range: float = LOGIT_RANGE) -> FakeQuant:
     fake = FakeQuant()
     for module in net.modules():  # first: the weights' hooks run before the outputs'
         if isinstance(module, nn.Conv2d) and module is not net.aux:
-            fake._handles.append(module.register_forward_hook(_conv_with_quantized_weight))
+            fake.round_weights(module)
     opening_of: dict[int, str] = {}
     for name, module in net.named_modules():
         if isinstance(module, EncoderBlock):
